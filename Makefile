@@ -1,0 +1,54 @@
+# Instagram Monitor: `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install services migrate test lint format run api scheduler collector clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(INSTALLED)
+
+install: $(INSTALLED) ## Create .venv and install the project with its dev tools
+
+services: ## Start local MariaDB and Redis when they are installed but not answering
+	bash deploy/local/ensure-services.sh
+
+migrate: install ## Create the database if needed and migrate it to the latest schema
+	$(BIN)/python -m shared.migrate
+
+test: install ## Run the whole test suite against the local MariaDB and Redis
+	$(BIN)/python -m pytest
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared services
+
+format: install ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+run: ## Run the whole product (not yet: the sandbox lands first)
+	@echo "make run is not available yet: start 'make api', 'make scheduler' and 'make collector'." >&2
+	@exit 1
+
+api: install ## Run the REST API in the foreground
+	$(BIN)/python -m services.api
+
+scheduler: install ## Run the scheduler in the foreground
+	$(BIN)/python -m services.scheduler
+
+collector: install ## Run the collector worker in the foreground
+	$(BIN)/python -m services.collector
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

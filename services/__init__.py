@@ -1,0 +1,1 @@
+"""The deployable services of Instagram Monitor; none imports another."""

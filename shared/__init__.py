@@ -1,0 +1,1 @@
+"""The package every Instagram Monitor service shares: the contract between them."""

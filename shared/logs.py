@@ -1,0 +1,77 @@
+"""Structured logging for every process: one line per event, secrets scrubbed."""
+
+import logging
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+from shared.settings import Settings
+
+REDACTED = "[REDACTED]"
+
+
+class SecretScrubber:
+    """Replaces any registered secret wherever it appears in an event's values.
+
+    The code never logs a key on purpose; this catches the accidental paths, such as an
+    upstream error body that echoes the Authorization header back.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets = {secret for secret in secrets if len(secret) >= 4}
+
+    def scrub(self, text: str) -> str:
+        """The text with every registered secret replaced."""
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def __call__(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        if self.secrets:
+            for key, value in event.items():
+                if isinstance(value, str):
+                    event[key] = self.scrub(value)
+                elif isinstance(value, BaseException):
+                    event[key] = self.scrub(repr(value))
+        return event
+
+
+def configure_logging(settings: Settings, service: str, *, secrets: Iterable[str] = ()) -> None:
+    """Route structlog and the standard library's logging to stdout as one stream."""
+    level = logging.getLevelName(settings.log_level)
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if settings.log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared_processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        SecretScrubber(secrets),
+    ]
+    structlog.configure(
+        processors=[*shared_processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared_processors],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -1,0 +1,159 @@
+"""SQLAlchemy models of the three tables; Alembic migrations own the schema itself."""
+
+import enum
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+}
+
+
+class TaskType(enum.StrEnum):
+    INFLUENCER = "influencer"
+    POST = "post"
+
+
+class TaskStatus(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+class Source(enum.StrEnum):
+    """Where a history row's numbers came from: a fresh fetch, or the last good payload."""
+
+    LIVE = "live"
+    FALLBACK = "fallback"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """DATETIME(6) holding naive UTC in the database and aware UTC in Python."""
+
+    impl = mysql.DATETIME(fsp=6)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _enum(enum_class: type[enum.Enum], name: str) -> Enum:
+    # Store the lower-case values ('active'), not the Python member names ('ACTIVE').
+    return Enum(enum_class, name=name, values_callable=lambda members: [m.value for m in members])
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+# Instagram ids fit a signed 64-bit integer today; unsigned leaves head-room at no cost.
+InstagramId = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Task(Base):
+    """One monitored target (a profile or a post) and its schedule."""
+
+    __tablename__ = "task"
+    __table_args__ = (
+        Index(None, "status", "next_run_at"),
+        Index(None, "user_id"),
+        Index(None, "task_type", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(CHAR(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    task_type: Mapped[TaskType] = mapped_column(_enum(TaskType, "task_type"))
+    username: Mapped[str | None] = mapped_column(String(255), unique=True)
+    post_code: Mapped[str | None] = mapped_column(String(255), unique=True)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus, "task_status"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(InstagramId)
+    post_id: Mapped[str | None] = mapped_column(String(50))
+
+    @property
+    def target(self) -> str:
+        """The username or post code this task watches."""
+        target = self.username if self.task_type is TaskType.INFLUENCER else self.post_code
+        assert target is not None, "a task always has the target of its type"
+        return target
+
+
+class InfluencerMetricsHistory(Base):
+    """A profile's counts at one scheduled slot."""
+
+    __tablename__ = "influencer_metrics_history"
+    __table_args__ = (
+        Index(None, "user_id", "recorded_at"),
+        UniqueConstraint("task_id", "scheduled_for"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    user_id: Mapped[int | None] = mapped_column(InstagramId)
+    username: Mapped[str] = mapped_column(String(255))
+    bio: Mapped[str | None] = mapped_column(Text)
+    follower_count: Mapped[int | None] = mapped_column(BigInteger)
+    following_count: Mapped[int | None] = mapped_column(BigInteger)
+    post_count: Mapped[int | None] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    task_id: Mapped[str] = mapped_column(CHAR(36), ForeignKey("task.id", ondelete="CASCADE"))
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
+
+
+class PostMetricsHistory(Base):
+    """A post's counts at one scheduled slot."""
+
+    __tablename__ = "post_metrics_history"
+    __table_args__ = (
+        Index(None, "post_code", "recorded_at"),
+        UniqueConstraint("task_id", "scheduled_for"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    post_code: Mapped[str] = mapped_column(String(255))
+    post_id: Mapped[str | None] = mapped_column(String(50))
+    like_count: Mapped[int | None] = mapped_column(BigInteger)
+    comment_count: Mapped[int | None] = mapped_column(BigInteger)
+    play_count: Mapped[int | None] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    task_id: Mapped[str] = mapped_column(CHAR(36), ForeignKey("task.id", ondelete="CASCADE"))
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))

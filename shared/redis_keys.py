@@ -1,0 +1,50 @@
+"""Every Redis key the services share, under one configurable prefix."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """Key names for one deployment; two deployments (or test runs) differ by prefix."""
+
+    prefix: str
+
+    def pause(self, task_id: str) -> str:
+        """Set while a task is paused; the collector checks it before any work."""
+        return f"{self.prefix}:pause:{task_id}"
+
+    def influencer_history(self, user_id: int) -> str:
+        """The API's cached default history view of a profile."""
+        return f"{self.prefix}:history:influencer:{user_id}"
+
+    def post_history(self, post_code: str) -> str:
+        """The API's cached default history view of a post."""
+        return f"{self.prefix}:history:post:{post_code}"
+
+    def fallback(self, task_id: str) -> str:
+        """The last good TikHub payload of a task, used when a fetch fails."""
+        return f"{self.prefix}:fallback:{task_id}"
+
+    @property
+    def collector_queue(self) -> str:
+        """The arq queue the scheduler fills and the collector drains."""
+        return f"{self.prefix}:queue:collector"
+
+    @property
+    def tikhub_rate_limiter(self) -> str:
+        """The shared TikHub request budget of all collector processes."""
+        return f"{self.prefix}:tikhub:ratelimit"
+
+    @property
+    def tikhub_breaker(self) -> str:
+        """The shared TikHub circuit-breaker state."""
+        return f"{self.prefix}:tikhub:breaker"
+
+    @property
+    def scheduler_heartbeat(self) -> str:
+        """Refreshed by every scheduler tick; probes read its age."""
+        return f"{self.prefix}:scheduler:heartbeat"
+
+    def api_rate_limit(self, key_id: str) -> str:
+        """The request budget of one API key."""
+        return f"{self.prefix}:api:ratelimit:{key_id}"

@@ -1,0 +1,1 @@
+"""All SQL lives here; callers own the transaction (repositories flush, never commit)."""

@@ -1,0 +1,106 @@
+"""Writes and reads of the two metric history tables."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from shared.models import InfluencerMetricsHistory, PostMetricsHistory
+
+HistoryModel = type[InfluencerMetricsHistory] | type[PostMetricsHistory]
+
+INFLUENCER_POINT_COLUMNS = (
+    InfluencerMetricsHistory.follower_count,
+    InfluencerMetricsHistory.following_count,
+    InfluencerMetricsHistory.post_count,
+    InfluencerMetricsHistory.bio,
+    InfluencerMetricsHistory.recorded_at,
+    InfluencerMetricsHistory.source,
+)
+POST_POINT_COLUMNS = (
+    PostMetricsHistory.like_count,
+    PostMetricsHistory.comment_count,
+    PostMetricsHistory.play_count,
+    PostMetricsHistory.recorded_at,
+    PostMetricsHistory.source,
+)
+
+
+class HistoryRepository:
+    """History queries; the caller commits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_influencer_point(self, **values: Any) -> bool:
+        """Store a profile's counts for a slot; False when that slot already has a row."""
+        return await self._insert_once(InfluencerMetricsHistory, values)
+
+    async def add_post_point(self, **values: Any) -> bool:
+        """Store a post's counts for a slot; False when that slot already has a row."""
+        return await self._insert_once(PostMetricsHistory, values)
+
+    async def influencer_points(
+        self,
+        user_id: int,
+        *,
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """A profile's history, newest first, as plain dicts of the API's point fields."""
+        return await self._newest_first(
+            INFLUENCER_POINT_COLUMNS,
+            InfluencerMetricsHistory.user_id,
+            user_id,
+            limit=limit,
+            since=since,
+            until=until,
+        )
+
+    async def post_points(
+        self,
+        post_code: str,
+        *,
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """A post's history, newest first, as plain dicts of the API's point fields."""
+        return await self._newest_first(
+            POST_POINT_COLUMNS,
+            PostMetricsHistory.post_code,
+            post_code,
+            limit=limit,
+            since=since,
+            until=until,
+        )
+
+    async def _insert_once(self, model: HistoryModel, values: dict[str, Any]) -> bool:
+        # IGNORE turns the duplicate (task_id, scheduled_for) into "0 rows" instead of an error
+        # that would abort the caller's unit of work; every value is typed, so nothing else
+        # it could silence applies.
+        result = await self.session.execute(insert(model).prefix_with("IGNORE").values(**values))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _newest_first(
+        self,
+        columns: tuple[InstrumentedAttribute[Any], ...],
+        key: InstrumentedAttribute[Any],
+        value: object,
+        *,
+        limit: int,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> list[dict[str, Any]]:
+        model = key.class_
+        query = select(*columns).where(key == value)
+        if since is not None:
+            query = query.where(model.recorded_at >= since)
+        if until is not None:
+            query = query.where(model.recorded_at <= until)
+        query = query.order_by(model.recorded_at.desc(), model.id.desc()).limit(limit)
+        rows = await self.session.execute(query)
+        return [dict(row) for row in rows.mappings()]

@@ -1,0 +1,172 @@
+"""Reads and writes of the `task` table."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, literal_column, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.models import Task, TaskStatus, TaskType
+
+MAX_ERROR_LENGTH = 2000
+
+
+class TargetAlreadyMonitored(Exception):
+    """Another task watches the same username or post code."""
+
+
+@dataclass(frozen=True, slots=True)
+class DueSlot:
+    """A claimed task and the slot it is due for."""
+
+    task_id: str
+    scheduled_for: datetime
+
+
+class TaskRepository:
+    """Task queries; the caller commits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, task_id: str) -> Task | None:
+        """The task with this id, if any."""
+        return await self.session.get(Task, task_id)
+
+    async def get_by_target(self, task_type: TaskType, target: str) -> Task | None:
+        """The task watching this username (influencer) or post code (post)."""
+        column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
+        return await self.session.scalar(
+            select(Task).where(Task.task_type == task_type, column == target)
+        )
+
+    async def get_by_user_id(self, user_id: int) -> Task | None:
+        """The influencer task whose profile has this Instagram id."""
+        return await self.session.scalar(
+            select(Task)
+            .where(Task.task_type == TaskType.INFLUENCER, Task.user_id == user_id)
+            .order_by(Task.created_at)
+            .limit(1)
+        )
+
+    async def list_by_type(self, task_type: TaskType) -> list[Task]:
+        """Every task of one kind, oldest first."""
+        rows = await self.session.scalars(
+            select(Task).where(Task.task_type == task_type).order_by(Task.created_at, Task.id)
+        )
+        return list(rows)
+
+    async def create(
+        self, task_type: TaskType, target: str, *, interval_seconds: int, now: datetime
+    ) -> Task:
+        """Insert an active task due at once; raise TargetAlreadyMonitored on a duplicate."""
+        task = Task(
+            task_type=task_type,
+            username=target if task_type is TaskType.INFLUENCER else None,
+            post_code=target if task_type is TaskType.POST else None,
+            interval_seconds=interval_seconds,
+            status=TaskStatus.ACTIVE,
+            created_at=now,
+            updated_at=now,
+            next_run_at=now,
+            consecutive_failures=0,
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(task)
+        except IntegrityError as error:
+            raise TargetAlreadyMonitored(target) from error
+        return task
+
+    async def reactivate(self, task: Task, *, interval_seconds: int, now: datetime) -> Task:
+        """Turn a stopped task back on with a new interval, due at once."""
+        task.interval_seconds = interval_seconds
+        task.status = TaskStatus.ACTIVE
+        task.next_run_at = now
+        task.updated_at = now
+        await self.session.flush()
+        return task
+
+    async def set_status(
+        self, task: Task, status: TaskStatus, *, now: datetime, next_run_at: datetime | None = None
+    ) -> Task:
+        """Change a task's status (and, on resume, when it next runs)."""
+        task.status = status
+        task.updated_at = now
+        if next_run_at is not None:
+            task.next_run_at = next_run_at
+        await self.session.flush()
+        return task
+
+    async def claim_due(self, *, now: datetime, limit: int) -> list[DueSlot]:
+        """Lock up to `limit` due active tasks that no other transaction holds."""
+        rows = await self.session.execute(
+            select(Task.id, Task.next_run_at)
+            .where(Task.status == TaskStatus.ACTIVE, Task.next_run_at <= now)
+            .order_by(Task.next_run_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [DueSlot(task_id, slot) for task_id, slot in rows]
+
+    async def advance(self, task_ids: list[str], *, now: datetime) -> None:
+        """Move each task's `next_run_at` forward by whole intervals to the first slot after now.
+
+        Counting from the old slot, not from now, keeps the grid fixed (no drift); jumping past
+        every missed slot coalesces an outage into one run instead of a burst.
+        """
+        if not task_ids:
+            return
+        elapsed = func.timestampdiff(literal_column("SECOND"), Task.next_run_at, bindparam("now"))
+        periods = func.floor(elapsed / Task.interval_seconds) + 1
+        await self.session.execute(
+            update(Task)
+            .where(Task.id.in_(task_ids))
+            .values(
+                next_run_at=func.timestampadd(
+                    literal_column("SECOND"), periods * Task.interval_seconds, Task.next_run_at
+                )
+            )
+            .execution_options(synchronize_session=False),
+            {"now": now},
+        )
+
+    async def record_success(
+        self,
+        task_id: str,
+        *,
+        now: datetime,
+        user_id: int | None = None,
+        post_id: str | None = None,
+    ) -> None:
+        """Note a good fetch: reset the failure count, remember the target's Instagram id."""
+        values: dict[str, object] = {
+            "last_run_at": now,
+            "last_success_at": now,
+            "consecutive_failures": 0,
+            "last_error": None,
+        }
+        if user_id is not None:
+            values["user_id"] = user_id
+        if post_id is not None:
+            values["post_id"] = post_id
+        await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def record_failure(self, task_id: str, *, now: datetime, error: str) -> None:
+        """Note a failed fetch and why (the message must already be free of secrets)."""
+        await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(
+                last_run_at=now,
+                consecutive_failures=Task.consecutive_failures + 1,
+                last_error=error[:MAX_ERROR_LENGTH],
+            )
+            .execution_options(synchronize_session=False)
+        )

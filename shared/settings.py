@@ -1,0 +1,59 @@
+"""Configuration read from the environment (and a `.env` file), built once at process start."""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Keys that only ever appear in examples and templates; refusing them outside development stops a
+# deployment from silently running with a copied placeholder.
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "your-tikhub-api-key", "xxx", "secret"})
+
+
+class Settings(BaseSettings):
+    """Every setting of every service; each service reads the ones it needs."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    environment: Literal["development", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    database_url: str = "mysql+asyncmy://root@127.0.0.1:3306/instagram_monitor"
+    database_pool_size: int = Field(default=10, ge=1)
+    # Below MariaDB/MySQL's default wait_timeout (8 h) and typical proxy idle cut-offs.
+    database_pool_recycle_seconds: int = Field(default=1800, ge=1)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = Field(default="im", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+    tikhub_base_url: str = "https://api.tikhub.io"
+    tikhub_api_key: SecretStr = SecretStr("")
+    tikhub_rate_limit_per_second: float = Field(default=10.0, gt=0)
+    tikhub_timeout_seconds: float = Field(default=30.0, gt=0)
+    tikhub_max_attempts: int = Field(default=4, ge=1, le=10)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_auth: Literal["required", "disabled"] = "required"
+    api_rate_limit_per_second: float = Field(default=20.0, gt=0)
+    api_rate_limit_burst: int = Field(default=40, ge=1)
+    api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    scheduler_tick_seconds: float = Field(default=1.0, gt=0)
+    scheduler_batch_size: int = Field(default=1000, ge=1, le=10000)
+    scheduler_metrics_port: int = Field(default=9101, ge=0, le=65535)
+    scheduler_heartbeat_ttl_seconds: int = Field(default=30, ge=2)
+
+    collector_max_jobs: int = Field(default=100, ge=1)
+    collector_poll_delay_seconds: float = Field(default=0.1, gt=0)
+    collector_job_timeout_seconds: int = Field(default=300, ge=1)
+    collector_keep_result_seconds: int = Field(default=60, ge=0)
+    collector_health_check_interval_seconds: int = Field(default=30, ge=1)
+    collector_metrics_port: int = Field(default=9102, ge=0, le=65535)
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> "Settings":
+        key = self.tikhub_api_key.get_secret_value().strip().lower()
+        if self.environment == "production" and (not key or key in PLACEHOLDER_SECRETS):
+            raise ValueError("TIKHUB_API_KEY must be set to a real key when ENVIRONMENT=production")
+        return self
