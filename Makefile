@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install services migrate test lint format run api scheduler collector clean
+.PHONY: help install services migrate test lint format run api scheduler collector up down logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -48,6 +48,15 @@ scheduler: install ## Run the scheduler in the foreground
 
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
+
+up: ## Build the image and start everything with docker compose (the sandbox too without a TikHub key)
+	sh deploy/compose.sh up --build --detach
+
+down: ## Stop the compose deployment (its data volumes are kept)
+	COMPOSE_PROFILES=sandbox sh deploy/compose.sh down
+
+logs: ## Follow the compose deployment's logs
+	sh deploy/compose.sh logs --follow --tail=100
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
