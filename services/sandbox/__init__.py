@@ -1,0 +1,1 @@
+"""A fake TikHub API for development and end-to-end tests: deterministic, with fault knobs."""
