@@ -24,6 +24,12 @@ def create_engine(settings: Settings, **overrides: object) -> AsyncEngine:
     return create_async_engine(settings.database_url, **options)
 
 
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a trivial query (readiness probes)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded values after commit, so callers can still read them."""
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -3,7 +3,7 @@
 import re
 from urllib.parse import urlsplit
 
-USERNAME_PATTERN = re.compile(r"[a-z0-9._]{1,30}")
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9._]{1,30}")
 SHORTCODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 INSTAGRAM_HOSTS = frozenset({"instagram.com", "www.instagram.com"})
 POST_KINDS = frozenset({"p", "reel", "reels", "tv"})
@@ -14,11 +14,12 @@ class InvalidInstagramInput(ValueError):
 
 
 def parse_username(raw: str) -> str:
-    """Normalise a username: trim spaces and one leading '@', lower-case, then validate."""
+    """Normalise a username: trim spaces and one leading '@', validate, then lower-case."""
     username = raw.strip()
     if username.startswith("@"):
         username = username[1:]
-    username = username.lower()
+    # Validated before lower-casing: str.lower() maps some non-ASCII letters (the Kelvin sign)
+    # to ASCII ones, which would let them through.
     if not username:
         raise InvalidInstagramInput("username is empty")
     if len(username) > 30:
@@ -26,11 +27,11 @@ def parse_username(raw: str) -> str:
             f"username is {len(username)} characters long; Instagram allows at most 30"
         )
     if not USERNAME_PATTERN.fullmatch(username):
-        bad = sorted({c for c in username if not re.fullmatch(r"[a-z0-9._]", c)})
+        bad = sorted({c for c in username if not re.fullmatch(r"[A-Za-z0-9._]", c)})
         raise InvalidInstagramInput(
             f"username may contain only letters, digits, '.' and '_' (found {''.join(bad)!r})"
         )
-    return username
+    return username.lower()
 
 
 def parse_shortcode(raw: str) -> str:

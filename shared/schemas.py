@@ -11,6 +11,7 @@ from shared.intervals import Interval
 from shared.models import Source, TaskStatus
 
 MAX_TASK_IDS = 1000
+USERNAME_INPUT_PATTERN = r"^\s*@?[A-Za-z0-9._]{1,30}\s*$"
 
 PayloadT = TypeVar("PayloadT")
 
@@ -49,7 +50,13 @@ class CreateInfluencerTask(Request):
         json_schema_extra={"examples": [{"username": "instagram", "interval": "1h"}]},
     )
 
-    username: str = Field(max_length=64, description="Instagram username, with or without '@'")
+    username: str = Field(
+        max_length=64,
+        description="Instagram username, with or without '@'",
+        # Documents exactly what the validator accepts (its messages are clearer than a
+        # pattern mismatch, so the pattern is not enforced by pydantic itself).
+        json_schema_extra={"pattern": USERNAME_INPUT_PATTERN},
+    )
     interval: Interval
 
     @field_validator("username")

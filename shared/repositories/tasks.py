@@ -1,7 +1,9 @@
 """Reads and writes of the `task` table."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import bindparam, func, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.models import Task, TaskStatus, TaskType
 
 MAX_ERROR_LENGTH = 2000
+
+
+# A locking read sees the row as last committed (not as of the transaction's snapshot) and
+# holds it until the transaction ends: "update" so that no one else changes it meanwhile,
+# "share" when others only read it too.
+RowLock = Literal["share", "update"]
 
 
 class TargetAlreadyMonitored(Exception):
@@ -30,16 +38,32 @@ class TaskRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get(self, task_id: str) -> Task | None:
-        """The task with this id, if any."""
-        return await self.session.get(Task, task_id)
-
-    async def get_by_target(self, task_type: TaskType, target: str) -> Task | None:
-        """The task watching this username (influencer) or post code (post)."""
-        column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
-        return await self.session.scalar(
-            select(Task).where(Task.task_type == task_type, column == target)
+    async def get(self, task_id: str, *, lock: RowLock | None = None) -> Task | None:
+        """The task with this id, if any (see RowLock for `lock`)."""
+        return await self.session.get(
+            Task,
+            task_id,
+            with_for_update=None if lock is None else {"read": lock == "share"},
+            populate_existing=lock is not None,
         )
+
+    async def get_by_target(
+        self, task_type: TaskType, target: str, *, lock: RowLock | None = None
+    ) -> Task | None:
+        """The task watching this username (influencer) or post code (post) (see RowLock)."""
+        column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
+        query = select(Task).where(Task.task_type == task_type, column == target)
+        if lock is not None:
+            query = query.with_for_update(read=lock == "share").execution_options(
+                populate_existing=True
+            )
+        return await self.session.scalar(query)
+
+    async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
+        """The tasks with these ids that exist, in no particular order."""
+        if not task_ids:
+            return []
+        return list(await self.session.scalars(select(Task).where(Task.id.in_(task_ids))))
 
     async def get_by_user_id(self, user_id: int) -> Task | None:
         """The influencer task whose profile has this Instagram id."""
@@ -98,6 +122,19 @@ class TaskRepository:
             task.next_run_at = next_run_at
         await self.session.flush()
         return task
+
+    async def set_status_many(
+        self, task_ids: Sequence[str], status: TaskStatus, *, now: datetime
+    ) -> None:
+        """Give many tasks one status in a single statement."""
+        if not task_ids:
+            return
+        await self.session.execute(
+            update(Task)
+            .where(Task.id.in_(task_ids))
+            .values(status=status, updated_at=now)
+            .execution_options(synchronize_session="evaluate")
+        )
 
     async def claim_due(self, *, now: datetime, limit: int) -> list[DueSlot]:
         """Lock up to `limit` due active tasks that no other transaction holds."""

@@ -1,0 +1,118 @@
+"""Turns every failure into the error envelope, so FastAPI's default shapes never reach a client."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from services.api.errors import AppError
+from services.api.responses import error_response
+
+log = structlog.get_logger()
+
+# Where FastAPI puts a parameter; the client knows the field by its name alone.
+LOCATIONS = frozenset({"body", "query", "path", "header"})
+MAX_LISTED_PROBLEMS = 3
+
+HTTP_ERROR_CODES = {
+    404: "route_not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the envelope renderers on the app."""
+    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    for error in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.add_exception_handler(error, _database_unavailable)
+    app.add_exception_handler(RedisError, _redis_unavailable)
+
+
+async def _app_error(request: Request, error: AppError) -> Response:
+    return error_response(
+        error.status_code,
+        error.code,
+        error.message,
+        details=error.details,
+        headers=error.headers,
+    )
+
+
+async def _validation_error(request: Request, error: RequestValidationError) -> Response:
+    problems = [_problem(raw) for raw in error.errors()]
+    if any(problem["type"] == "json_invalid" for problem in problems):
+        return error_response(
+            400,
+            "invalid_json",
+            f"The request body is not valid JSON ({problems[0]['message']}); "
+            "send a JSON object with Content-Type: application/json.",
+        )
+    if any(problem["field"] == "" for problem in problems) and not _sent_json(request):
+        return error_response(
+            422,
+            "validation_error",
+            "The body must be a JSON object sent with Content-Type: application/json.",
+            details=problems,
+        )
+    listed = "; ".join(
+        f"{problem['field']}: {problem['message']}" if problem["field"] else problem["message"]
+        for problem in problems[:MAX_LISTED_PROBLEMS]
+    )
+    more = len(problems) - MAX_LISTED_PROBLEMS
+    if more > 0:
+        listed += f" (and {more} more, listed in details)"
+    return error_response(422, "validation_error", f"Invalid request: {listed}.", details=problems)
+
+
+def _sent_json(request: Request) -> bool:
+    return "json" in request.headers.get("content-type", "").lower()
+
+
+def _problem(raw: dict[str, Any]) -> dict[str, Any]:
+    location: Sequence[Any] = raw.get("loc", ())
+    if location and location[0] in LOCATIONS:
+        location = location[1:]
+    field = ".".join(str(part) for part in location)
+    message = raw.get("msg", "invalid value")
+    context = raw.get("ctx") or {}
+    if raw.get("type") == "value_error" and "error" in context:
+        # The sentence our own validators wrote, without pydantic's "Value error, " in front.
+        message = str(context["error"])
+    elif raw.get("type") == "json_invalid" and "error" in context:
+        message = str(context["error"])
+    elif raw.get("type") == "missing" and field == "":
+        message = "the request body is missing; send a JSON object"
+    return {"field": field, "message": message, "type": raw.get("type", "value_error")}
+
+
+async def _http_error(request: Request, error: HTTPException) -> Response:
+    code = HTTP_ERROR_CODES.get(error.status_code, "http_error")
+    message = str(error.detail)
+    if error.status_code == 404:
+        message = f"There is no route {request.url.path}; see /docs for the API's paths."
+    elif error.status_code == 405:
+        allowed = (error.headers or {}).get("Allow", "")
+        message = f"{request.method} is not allowed on {request.url.path}; use {allowed}."
+    return error_response(error.status_code, code, message, headers=error.headers)
+
+
+async def _database_unavailable(request: Request, error: Exception) -> Response:
+    log.error("api.database_unavailable", error=repr(error))
+    return error_response(
+        503, "database_unavailable", "The database is not answering; retry shortly."
+    )
+
+
+async def _redis_unavailable(request: Request, error: Exception) -> Response:
+    log.error("api.redis_unavailable", error=repr(error))
+    return error_response(503, "redis_unavailable", "Redis is not answering; retry shortly.")

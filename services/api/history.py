@@ -1,0 +1,113 @@
+"""History reads: the default view through the Redis cache, any other view from MySQL."""
+
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.api.errors import InvalidInput, NotFound
+from services.api.history_cache import HistoryCache
+from services.api.history_window import HistoryWindow
+from shared.instagram import InvalidInstagramInput, parse_shortcode, parse_username
+from shared.models import Task, TaskType
+from shared.redis_keys import RedisKeys
+from shared.repositories.history import HistoryRepository
+from shared.repositories.tasks import TaskRepository
+from shared.schemas import Envelope, InfluencerHistory, PostHistory
+
+# Instagram ids are stored as BIGINT UNSIGNED; a longer number cannot be one.
+MAX_INSTAGRAM_ID = 2**64 - 1
+
+INFLUENCER_BODY = TypeAdapter(Envelope[InfluencerHistory])
+POST_BODY = TypeAdapter(Envelope[PostHistory])
+
+
+class HistoryService:
+    """Answers history reads with the exact JSON bytes of the success envelope."""
+
+    def __init__(self, session: AsyncSession, cache: HistoryCache, keys: RedisKeys) -> None:
+        self.tasks = TaskRepository(session)
+        self.history = HistoryRepository(session)
+        self.cache = cache
+        self.keys = keys
+
+    async def influencer(self, user: str, window: HistoryWindow) -> bytes:
+        """A profile's history, by numeric Instagram id or username."""
+        kind = TaskType.INFLUENCER
+        instagram_id = _as_instagram_id(user)
+        # By id, a cached view answers without touching MySQL (ids come before usernames).
+        if window.is_default and instagram_id is not None:
+            cached = await self.cache.get(self.keys.influencer_history(instagram_id), kind)
+            if cached is not None:
+                return cached
+        task = await self._influencer_task(user, instagram_id)
+        if task.user_id is None:
+            # Not collected yet, so no rows; the cache is keyed by the id, still unknown.
+            return _encode(INFLUENCER_BODY, {"username": task.target, "history": []})
+        key = self.keys.influencer_history(task.user_id)
+        if window.is_default and task.user_id != instagram_id:
+            cached = await self.cache.get(key, kind)
+            if cached is not None:
+                return cached
+        points = await self.history.influencer_points(
+            task.user_id, limit=window.limit, since=window.since, until=window.until
+        )
+        body = _encode(INFLUENCER_BODY, {"username": task.target, "history": points})
+        if window.is_default:
+            await self.cache.put(key, body, ttl_seconds=task.interval_seconds)
+        return body
+
+    async def post(self, post_code: str, window: HistoryWindow) -> bytes:
+        """A post's history, by shortcode."""
+        try:
+            code = parse_shortcode(post_code)
+        except InvalidInstagramInput as error:
+            raise InvalidInput.for_field("post_code", str(error)) from error
+        key = self.keys.post_history(code)
+        if window.is_default:
+            cached = await self.cache.get(key, TaskType.POST)
+            if cached is not None:
+                return cached
+        task = await self.tasks.get_by_target(TaskType.POST, code)
+        if task is None:
+            raise NotFound(f"No post task monitors {code}.", code="task_not_found")
+        points = await self.history.post_points(
+            code, limit=window.limit, since=window.since, until=window.until
+        )
+        body = _encode(POST_BODY, {"post_code": code, "history": points})
+        if window.is_default:
+            await self.cache.put(key, body, ttl_seconds=task.interval_seconds)
+        return body
+
+    async def _influencer_task(self, user: str, instagram_id: int | None) -> Task:
+        if instagram_id is not None:
+            task = await self.tasks.get_by_user_id(instagram_id)
+            if task is not None:
+                return task
+        try:
+            username = parse_username(user)
+        except InvalidInstagramInput as error:
+            raise InvalidInput.for_field("user_id", str(error)) from error
+        task = await self.tasks.get_by_target(TaskType.INFLUENCER, username)
+        if task is None:
+            raise _unknown_user(user)
+        return task
+
+
+def _as_instagram_id(user: str) -> int | None:
+    if not (user.isascii() and user.isdigit()):
+        return None
+    number = int(user)
+    return number if 0 < number <= MAX_INSTAGRAM_ID else None
+
+
+def _encode(adapter: TypeAdapter[Any], data: dict[str, Any]) -> bytes:
+    envelope = adapter.validate_python({"status_code": 200, "success": True, "data": data})
+    return adapter.dump_json(envelope)
+
+
+def _unknown_user(user: str) -> NotFound:
+    return NotFound(
+        f"No influencer task watches the Instagram id or username {user}.",
+        code="task_not_found",
+    )

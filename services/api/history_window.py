@@ -1,0 +1,78 @@
+"""Which points a history read asks for: `limit`, `since` and `until` from the query string."""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+from services.api.errors import InvalidInput
+
+DEFAULT_HISTORY_LIMIT = 100
+MAX_HISTORY_LIMIT = 1000
+
+# RFC 3339, the profile of ISO-8601 that OpenAPI's `date-time` means: a zone is required, so no
+# time is ambiguous. (Pydantic's datetime would take "0.5" as a Unix time, fromisoformat a date.)
+RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
+)
+TIME_EXAMPLE = "2026-11-21T12:00:00Z"
+# DATETIME's range in MySQL and MariaDB: a bound beyond it selects the same rows as the limit.
+EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryWindow:
+    """The newest `limit` points, optionally only those recorded between two UTC times."""
+
+    limit: int = DEFAULT_HISTORY_LIMIT
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @property
+    def is_default(self) -> bool:
+        """Only the default view is cached: it is what clients poll."""
+        return self.limit == DEFAULT_HISTORY_LIMIT and self.since is None and self.until is None
+
+
+def _time_query(description: str) -> object:
+    return Query(
+        description=f"{description} (ISO-8601 with Z or an offset, e.g. {TIME_EXAMPLE})",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+def get_history_window(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_HISTORY_LIMIT, description="How many points, newest first")
+    ] = DEFAULT_HISTORY_LIMIT,
+    since: Annotated[str | None, _time_query("Only points recorded at or after this time")] = None,
+    until: Annotated[str | None, _time_query("Only points recorded at or before this time")] = None,
+) -> HistoryWindow:
+    """The window of a history read, with both ends in UTC."""
+    since_utc = _parse_time("since", since)
+    until_utc = _parse_time("until", until)
+    if since_utc is not None and until_utc is not None and since_utc > until_utc:
+        raise InvalidInput.for_field("since", "must not be later than until")
+    return HistoryWindow(limit=limit, since=since_utc, until=until_utc)
+
+
+HistoryWindowDep = Annotated[HistoryWindow, Depends(get_history_window)]
+
+
+def _parse_time(field: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    problem = f"must be a date and time with Z or an offset, such as {TIME_EXAMPLE}"
+    if not RFC3339.fullmatch(text):
+        raise InvalidInput.for_field(field, problem)
+    try:
+        moment = datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise InvalidInput.for_field(field, f"is not a real date and time; it {problem}") from None
+    try:
+        return max(EARLIEST, min(moment.astimezone(UTC), LATEST))
+    except OverflowError:  # past year 9999 once moved to UTC
+        return LATEST

@@ -1,0 +1,79 @@
+"""The envelope on the wire: success and error bodies, and how OpenAPI describes the errors."""
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from starlette.responses import Response
+
+from shared.schemas import Envelope, ErrorBody, ErrorEnvelope
+
+PayloadT = TypeVar("PayloadT")
+
+JSON = "application/json"
+
+ERROR_DESCRIPTIONS = {
+    400: "The body is not valid JSON",
+    401: "No valid API key was sent",
+    404: "No such task (or a task of the other kind)",
+    405: "The path does not accept this method",
+    409: "The target is already monitored, or the task is stopped",
+    413: "The body is larger than the limit",
+    422: "A field, path or query parameter is invalid; the message says which and why",
+    429: "The API key is over its rate limit; retry after the time in Retry-After",
+    503: "MySQL or Redis is not answering; retry shortly",
+}
+
+
+def ok(data: PayloadT, status_code: int = 200) -> Envelope[PayloadT]:
+    """A success envelope whose `status_code` is the response's status."""
+    return Envelope(status_code=status_code, data=data)
+
+
+def envelope_json(status_code: int, code: str, message: str, details: Any = None) -> bytes:
+    """An error envelope as JSON bytes."""
+    body = ErrorEnvelope(
+        status_code=status_code, error=ErrorBody(code=code, message=message, details=details)
+    )
+    return body.model_dump_json().encode()
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    *,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An error envelope response."""
+    return Response(
+        envelope_json(status_code, code, message, details),
+        status_code=status_code,
+        headers=headers,
+        media_type=JSON,
+    )
+
+
+def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer with."""
+    return {
+        status: {"model": ErrorEnvelope, "description": ERROR_DESCRIPTIONS[status]}
+        for status in statuses
+    }
+
+
+def documented(
+    example: Any,
+    *error_statuses: int,
+    status_code: int = 200,
+    links: dict[str, Any] | None = None,
+) -> dict[int | str, Any]:
+    """OpenAPI responses of a route: an example of its success envelope, and its errors."""
+    success: dict[str, Any] = {
+        "content": {
+            JSON: {"example": {"status_code": status_code, "success": True, "data": example}}
+        }
+    }
+    if links:
+        success["links"] = links
+    return {status_code: success, **error_docs(*error_statuses)}

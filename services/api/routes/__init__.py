@@ -1,0 +1,1 @@
+"""HTTP routes: a few lines each, the work is done in the services."""

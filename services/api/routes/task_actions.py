@@ -1,0 +1,94 @@
+"""The four routes both task kinds share: stop_tasks, task_status, pause_task, resume_task."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path
+from fastapi.routing import APIRoute
+
+from services.api import examples
+from services.api.dependencies import TaskServiceDep
+from services.api.responses import documented, ok
+from shared.models import TaskType
+from shared.schemas import Envelope, StoppedTasks, StopTasks, TaskStatusChanged, TaskStatusView
+
+
+def operation_ids(task_type: TaskType) -> Callable[[APIRoute], str]:
+    """OpenAPI operation ids such as `influencer_pause_task`, unique across both kinds."""
+    return lambda route: f"{task_type}_{route.name}"
+
+
+def created_task_links(
+    task_type: TaskType, *, history: str, history_parameter: str, target_field: str
+) -> dict[str, Any]:
+    """OpenAPI links from a created task to what a client does next with it."""
+    task_id = {"task_id": "$response.body#/data/task_id"}
+    return {
+        "TaskStatus": {"operationId": f"{task_type}_task_status", "parameters": task_id},
+        "PauseTask": {"operationId": f"{task_type}_pause_task", "parameters": task_id},
+        "ResumeTask": {"operationId": f"{task_type}_resume_task", "parameters": task_id},
+        "StopTasks": {
+            "operationId": f"{task_type}_stop_tasks",
+            "requestBody": {"task_ids": ["$response.body#/data/task_id"]},
+        },
+        "History": {
+            "operationId": f"{task_type}_{history}",
+            "parameters": {history_parameter: f"$response.body#/data/{target_field}"},
+        },
+    }
+
+
+def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
+    """Add the shared routes to `router`, acting only on tasks of `task_type`."""
+    task_id_param = Annotated[UUID, Path(description=f"The id of a {task_type} task")]
+
+    @router.post(
+        "/stop_tasks",
+        response_model=Envelope[StoppedTasks],
+        responses=documented(examples.STOPPED, 400, 413, 422),
+        summary=f"Stop {task_type} tasks (their history is kept)",
+    )
+    async def stop_tasks(body: StopTasks, tasks: TaskServiceDep) -> Envelope[StoppedTasks]:
+        """Stop up to 1,000 tasks; ids that are unknown or of the other kind are listed apart."""
+        stopped, not_found = await tasks.stop(task_type, body.task_ids)
+        return ok(StoppedTasks(deleted_task_ids=stopped, not_found_task_ids=not_found))
+
+    @router.get(
+        "/task_status/{task_id}",
+        response_model=Envelope[TaskStatusView],
+        responses=documented(examples.STATUS, 404, 422),
+        summary=f"The status of a {task_type} task",
+    )
+    async def task_status(
+        task_id: task_id_param, tasks: TaskServiceDep
+    ) -> Envelope[TaskStatusView]:
+        """Active, paused or stopped."""
+        task = await tasks.get(task_type, task_id)
+        return ok(TaskStatusView(status=task.status))
+
+    @router.post(
+        "/pause_task/{task_id}",
+        response_model=Envelope[TaskStatusChanged],
+        responses=documented(examples.PAUSED, 404, 409, 422),
+        summary=f"Pause a {task_type} task",
+    )
+    async def pause_task(
+        task_id: task_id_param, tasks: TaskServiceDep
+    ) -> Envelope[TaskStatusChanged]:
+        """No collection happens until it is resumed; pausing a paused task changes nothing."""
+        task = await tasks.pause(task_type, task_id)
+        return ok(TaskStatusChanged(task_id=task.id, status=task.status))
+
+    @router.post(
+        "/resume_task/{task_id}",
+        response_model=Envelope[TaskStatusChanged],
+        responses=documented(examples.RESUMED, 404, 409, 422),
+        summary=f"Resume a paused {task_type} task",
+    )
+    async def resume_task(
+        task_id: task_id_param, tasks: TaskServiceDep
+    ) -> Envelope[TaskStatusChanged]:
+        """The next collection happens at once; resuming an active task changes nothing."""
+        task = await tasks.resume(task_type, task_id)
+        return ok(TaskStatusChanged(task_id=task.id, status=task.status))

@@ -1,0 +1,52 @@
+"""What the app opens at start-up and closes at shutdown: the engine, sessions and Redis."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.api.metrics import ApiMetrics
+from shared.db import create_engine, create_session_factory
+from shared.redis_keys import RedisKeys
+from shared.settings import Settings
+
+# Redis holds only the cache and flags here: when it stalls, a read should fall back to MySQL
+# within a second rather than hang the request.
+REDIS_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """The process's connections and configuration, shared by every request."""
+
+    settings: Settings
+    keys: RedisKeys
+    metrics: ApiMetrics
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    redis: "Redis"
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator[Runtime]:
+    """Create the engine and Redis client; dispose of them when the block ends."""
+    engine = create_engine(settings)
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+    try:
+        yield Runtime(
+            settings=settings,
+            keys=RedisKeys(settings.redis_prefix),
+            metrics=metrics,
+            engine=engine,
+            sessions=create_session_factory(engine),
+            redis=redis,
+        )
+    finally:
+        await redis.aclose()
+        await engine.dispose()

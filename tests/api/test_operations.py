@@ -1,0 +1,136 @@
+"""Probes, metrics, request ids, access logs and the OpenAPI document."""
+
+from typing import Any
+
+from httpx import AsyncClient
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
+
+from services.api.app import create_app
+from shared.settings import Settings
+from tests.api.support import (
+    DEAD_DATABASE_URL,
+    DEAD_REDIS_URL,
+    INFLUENCER,
+    POST,
+    running_app,
+    serving,
+)
+
+
+async def test_healthz_answers_while_the_process_lives(settings: Settings) -> None:
+    no_backends = settings.model_copy(
+        update={"redis_url": DEAD_REDIS_URL, "database_url": DEAD_DATABASE_URL}
+    )
+    async with running_app(no_backends) as client:
+        response = await client.get("/healthz")
+    assert response.json() == {"status_code": 200, "success": True, "data": {"status": "ok"}}
+
+
+async def test_readyz_when_both_answer(client: AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.json() == {
+        "status_code": 200,
+        "success": True,
+        "data": {"mysql": "ok", "redis": "ok"},
+    }
+
+
+async def test_readyz_names_what_does_not_answer(settings: Settings) -> None:
+    cases: list[tuple[dict[str, Any], dict[str, str], str]] = [
+        ({"redis_url": DEAD_REDIS_URL}, {"mysql": "ok", "redis": "unavailable"}, "Redis"),
+        ({"database_url": DEAD_DATABASE_URL}, {"mysql": "unavailable", "redis": "ok"}, "MySQL"),
+    ]
+    for update, details, named in cases:
+        async with running_app(settings.model_copy(update=update)) as client:
+            response = await client.get("/readyz")
+        assert response.status_code == 503
+        error = response.json()["error"]
+        assert (error["code"], error["details"]) == ("not_ready", details)
+        assert named in error["message"]
+
+
+async def test_metrics_count_and_time_requests_by_route_template(client: AsyncClient) -> None:
+    for name in ("alice", "bob"):
+        await client.get(f"{INFLUENCER.prefix}/user_history/{name}")
+    await client.get("/no/such/path")
+    response = await client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    route = f"{INFLUENCER.prefix}/user_history/{{user_id}}"
+    assert f'api_requests_total{{method="GET",route="{route}",status="404"}} 2.0' in response.text
+    assert f'api_request_duration_seconds_count{{method="GET",route="{route}"}} 2.0' in (
+        response.text
+    )
+    assert 'api_requests_total{method="GET",route="other",status="404"} 1.0' in response.text
+    assert "alice" not in response.text
+
+
+async def test_every_response_carries_a_request_id_that_the_logs_share(
+    client: AsyncClient,
+) -> None:
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        chosen = await client.get("/healthz", headers={"X-Request-ID": "trace-42.a"})
+        forged = await client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
+        error = await client.get(f"{POST.prefix}/task_status/not-a-uuid")
+
+    assert chosen.headers["x-request-id"] == "trace-42.a"
+    assert forged.headers["x-request-id"] != "bad id\nwith newline"
+    assert len(forged.headers["x-request-id"]) == 32
+    assert len(error.headers["x-request-id"]) == 32
+    requests = [log for log in logs if log["event"] == "api.request"]
+    assert [log["request_id"] for log in requests] == [
+        "trace-42.a",
+        forged.headers["x-request-id"],
+        error.headers["x-request-id"],
+    ]
+    assert requests[2]["status"] == 422
+    assert requests[2]["route"] == f"{POST.prefix}/task_status/{{task_id}}"
+
+
+async def test_an_unexpected_error_is_a_500_in_the_envelope(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("unexpected")
+
+    with capture_logs() as logs:
+        async with serving(app) as client:
+            response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "unexpected" not in response.text
+    assert response.headers["x-request-id"]
+    assert "api.unhandled_error" in [log["event"] for log in logs]
+
+
+async def test_the_openapi_document_describes_every_route_with_examples(
+    client: AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    operations = {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+    api_routes = [key for key in operations if key[1].startswith("/api/v1/instagram/")]
+    assert len(api_routes) == 14
+    for key in api_routes:
+        responses = operations[key]["responses"]
+        success = next(code for code in responses if code.startswith("2"))
+        assert "example" in responses[success]["content"]["application/json"], key
+        assert "$ref" in str(responses[success]["content"]["application/json"]["schema"]), key
+    create = operations[("POST", f"{INFLUENCER.prefix}/create_monitor_task")]
+    assert "409" in create["responses"]
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "CreateInfluencerTask"
+    )
+    schemas = document["components"]["schemas"]
+    assert schemas["CreateInfluencerTask"]["examples"] == [
+        {"username": "instagram", "interval": "1h"}
+    ]
+    docs = await client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger-ui" in docs.text

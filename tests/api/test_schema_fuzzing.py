@@ -1,0 +1,110 @@
+"""Schemathesis against the running API: no input gives a 5xx or breaks the API's own schema.
+
+The API runs as it does in production (`python -m services.api`, uvicorn with uvloop and
+httptools) on the test database and Redis prefix; schemathesis's CLI drives it from
+/openapi.json, following the schema's links (create a task, then pause, resume, stop it).
+"""
+
+import asyncio
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from shared.settings import Settings
+from tests.api.support import Sessions
+
+SCHEMATHESIS = Path(sys.executable).with_name("st")
+EXAMPLES_PER_OPERATION = 40
+# The run ends well within this; a hang must not stall the suite.
+RUN_TIMEOUT_SECONDS = 240
+# `positive_data_acceptance` expects every schema-valid input to be accepted, but the API also
+# checks meaning a schema cannot say (a username's characters, a URL that must be an Instagram
+# post): those inputs are schema-valid and rightly refused with 422.
+EXCLUDED_CHECKS = "positive_data_acceptance"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def api_url(settings: Settings, sessions: Sessions, redis: Redis) -> AsyncIterator[str]:
+    """The base URL of a real API process on the test database; stopped after the test."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_PREFIX": settings.redis_prefix,
+        "API_AUTH": "disabled",
+        "API_HOST": "127.0.0.1",
+        "API_PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+    }
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.api",
+        env=environment,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_live(url, server)
+        yield url
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), timeout=10)
+
+
+async def wait_until_live(url: str, server: asyncio.subprocess.Process) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):
+            if server.returncode is not None:
+                assert server.stderr is not None
+                raise AssertionError(f"the API exited: {(await server.stderr.read()).decode()}")
+            try:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("the API did not answer /healthz within 10 s")
+
+
+async def test_schemathesis_finds_no_server_error_and_no_schema_break(
+    api_url: str, tmp_path: Path
+) -> None:
+    run = await asyncio.create_subprocess_exec(
+        str(SCHEMATHESIS),
+        "run",
+        f"{api_url}/openapi.json",
+        "--checks",
+        "all",
+        "--exclude-checks",
+        EXCLUDED_CHECKS,
+        "--max-examples",
+        str(EXAMPLES_PER_OPERATION),
+        "--workers",
+        "2",
+        "--generation-database",
+        "none",
+        "--no-color",
+        # Schemathesis keeps a cache in its working directory; the checkout stays clean.
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(run.communicate(), timeout=RUN_TIMEOUT_SECONDS)
+    report = output.decode(errors="replace")
+    assert run.returncode == 0, report[-20000:]
+    assert "✅ Stateful" in report, report[-5000:]
