@@ -49,6 +49,10 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
+.PHONY: bench-scheduler
+bench-scheduler: install ## Scheduler benchmark: 100,000 due tasks' throughput, then 3 minutes of lateness
+	$(BIN)/python bench/scheduler.py
+
 up: ## Build the image and start everything with docker compose (the sandbox too without a TikHub key)
 	sh deploy/compose.sh up --build --detach
 

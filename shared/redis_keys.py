@@ -42,7 +42,7 @@ class RedisKeys:
 
     @property
     def scheduler_heartbeat(self) -> str:
-        """Refreshed by every scheduler tick; probes read its age."""
+        """A sorted set: each scheduler replica (by host name) → its last tick, in epoch seconds."""
         return f"{self.prefix}:scheduler:heartbeat"
 
     def api_rate_limit(self, key_id: str) -> str:
