@@ -49,6 +49,10 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
+.PHONY: bench-collector
+bench-collector: install ## Collector benchmark: collections/s and peak memory of one process against the sandbox (about 1 minute)
+	$(BIN)/python bench/collector.py
+
 .PHONY: bench-scheduler
 bench-scheduler: install ## Scheduler benchmark: 100,000 due tasks' throughput, then 3 minutes of lateness
 	$(BIN)/python bench/scheduler.py

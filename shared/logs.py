@@ -4,8 +4,10 @@ import logging
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
+from sqlalchemy.engine import make_url
 
 from shared.settings import Settings
 
@@ -38,6 +40,16 @@ class SecretScrubber:
                 elif isinstance(value, BaseException):
                     event[key] = self.scrub(repr(value))
         return event
+
+
+def settings_secrets(settings: Settings) -> list[str]:
+    """The TikHub key and any passwords in the connection URLs: what no log line may hold."""
+    candidates = [
+        settings.tikhub_api_key.get_secret_value(),
+        make_url(settings.database_url).password,
+        urlsplit(settings.redis_url).password,
+    ]
+    return [str(secret) for secret in candidates if secret]
 
 
 def configure_logging(settings: Settings, service: str, *, secrets: Iterable[str] = ()) -> None:

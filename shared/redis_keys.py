@@ -30,6 +30,10 @@ class RedisKeys:
         """The arq queue the scheduler fills and the collector drains."""
         return f"{self.prefix}:queue:collector"
 
+    def collector_health_check(self, worker: str) -> str:
+        """Refreshed by one collector process (named by its host); `--check` reads it."""
+        return f"{self.collector_queue}:health-check:{worker}"
+
     @property
     def tikhub_rate_limiter(self) -> str:
         """The shared TikHub request budget of all collector processes."""

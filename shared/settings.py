@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     collector_keep_result_seconds: int = Field(default=60, ge=0)
     collector_health_check_interval_seconds: int = Field(default=30, ge=1)
     collector_metrics_port: int = Field(default=9102, ge=0, le=65535)
+    collector_rate_limit_max_wait_seconds: float = Field(default=2.0, gt=0)
+    collector_breaker_failure_threshold: int = Field(default=5, ge=1)
+    collector_breaker_cooloff_seconds: float = Field(default=30.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "Settings":

@@ -5,11 +5,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import bindparam, func, literal_column, select, update
+from sqlalchemy import bindparam, exists, func, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.models import Task, TaskStatus, TaskType
+from shared.models import (
+    InfluencerMetricsHistory,
+    PostMetricsHistory,
+    Task,
+    TaskStatus,
+    TaskType,
+)
 
 MAX_ERROR_LENGTH = 2000
 
@@ -46,6 +52,19 @@ class TaskRepository:
             with_for_update=None if lock is None else {"read": lock == "share"},
             populate_existing=lock is not None,
         )
+
+    async def get_with_slot_recorded(
+        self, task_id: str, scheduled_for: datetime
+    ) -> tuple[Task, bool] | None:
+        """The task, and whether its slot already has a history row, in one round trip."""
+        recorded = or_(
+            *(
+                exists().where(model.task_id == Task.id, model.scheduled_for == scheduled_for)
+                for model in (InfluencerMetricsHistory, PostMetricsHistory)
+            )
+        )
+        row = (await self.session.execute(select(Task, recorded).where(Task.id == task_id))).first()
+        return None if row is None else (row[0], bool(row[1]))
 
     async def get_by_target(
         self, task_type: TaskType, target: str, *, lock: RowLock | None = None

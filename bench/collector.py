@@ -1,0 +1,228 @@
+"""Collector benchmark: collections/s and peak memory of one `python -m services.collector`.
+
+Every task's job is queued up front; one collector process drains the queue against the
+sandbox (a stand-in TikHub) answering after 100 ms, with the shared rate limiter raised out of
+the way. Throughput is measured from the first history row to the last; peak memory is the
+process's peak resident set (VmHWM). Runs against the servers of DATABASE_URL / REDIS_URL in a
+database and Redis prefix of its own, removed at the end. `make bench-collector`.
+"""
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from arq.connections import ArqRedis
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from shared import migrate
+from shared.db import create_engine
+from shared.jobs import COLLECT_FUNCTION, collect_job_id
+from shared.models import InfluencerMetricsHistory, Task, TaskStatus, TaskType, utcnow
+from shared.redis_keys import RedisKeys
+from shared.settings import Settings
+
+INSERT_CHUNK = 5_000
+ENQUEUE_CONCURRENCY = 50
+POLL_SECONDS = 0.05
+JOB_KEY_PREFIX = "arq:job:"
+API_KEY = "bench-sandbox-key"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process logging to `log`, stopped with SIGTERM on exit."""
+    with log.open("wb") as output:
+        child = subprocess.Popen(args, env={**os.environ, **env}, stdout=output, stderr=output)
+        try:
+            yield child
+        finally:
+            child.send_signal(signal.SIGTERM)
+            child.wait(timeout=60)
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set so far, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc status")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def wait_for_http(url: str) -> None:
+    """Return once `url` answers at all (within 30 s)."""
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                await client.get(url)
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+
+async def run(args: argparse.Namespace) -> dict[str, float]:
+    base = Settings()
+    run_id = uuid.uuid4().hex[:8]
+    database_url = (
+        make_url(base.database_url)
+        .set(database=f"im_bench_collector_{run_id}")
+        .render_as_string(hide_password=False)
+    )
+    settings = base.model_copy(
+        update={"database_url": database_url, "redis_prefix": f"imbench.{run_id}"}
+    )
+    keys = RedisKeys(settings.redis_prefix)
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    engine = create_engine(settings)
+    redis = ArqRedis.from_url(settings.redis_url)
+    port = free_port()
+    logs = Path(args.log_dir)
+    try:
+        now = utcnow() - timedelta(seconds=1)
+        task_ids = [str(uuid.uuid4()) for _ in range(args.jobs)]
+        rows = [
+            {
+                "id": task_id,
+                "task_type": TaskType.INFLUENCER,
+                "username": f"bench_{index}",
+                # Long enough that no job reaches its slot's deadline while the queue drains.
+                "interval_seconds": 3600,
+                "status": TaskStatus.ACTIVE,
+                "created_at": now,
+                "updated_at": now,
+                "next_run_at": now,
+                "consecutive_failures": 0,
+            }
+            for index, task_id in enumerate(task_ids)
+        ]
+        async with engine.begin() as conn:
+            for start in range(0, len(rows), INSERT_CHUNK):
+                await conn.execute(insert(Task), rows[start : start + INSERT_CHUNK])
+        pending = iter(task_ids)
+
+        async def enqueue_each() -> None:
+            for task_id in pending:
+                await redis.enqueue_job(
+                    COLLECT_FUNCTION,
+                    task_id,
+                    now,
+                    _job_id=collect_job_id(task_id, now),
+                    _queue_name=keys.collector_queue,
+                )
+
+        await asyncio.gather(*(enqueue_each() for _ in range(ENQUEUE_CONCURRENCY)))
+
+        sandbox_env = {
+            "SANDBOX_PORT": str(port),
+            "SANDBOX_LATENCY_MS": str(args.latency_ms),
+            "SANDBOX_API_KEY": API_KEY,
+            "SANDBOX_LOG_LEVEL": "WARNING",
+        }
+        collector_env = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": settings.redis_url,
+            "REDIS_PREFIX": settings.redis_prefix,
+            "TIKHUB_BASE_URL": f"http://127.0.0.1:{port}",
+            "TIKHUB_API_KEY": API_KEY,
+            "TIKHUB_RATE_LIMIT_PER_SECOND": "1000000",
+            "COLLECTOR_METRICS_PORT": "0",
+            "LOG_LEVEL": args.log_level,
+        }
+        if args.max_jobs:
+            collector_env["COLLECTOR_MAX_JOBS"] = str(args.max_jobs)
+        python = sys.executable
+        sandbox_command = [python, "-m", "services.sandbox"]
+        with process(sandbox_command, sandbox_env, logs / "sandbox.log") as sandbox:
+            await wait_for_http(f"http://127.0.0.1:{port}/_sandbox/openapi.json")
+            with process(
+                [python, "-m", "services.collector"], collector_env, logs / "collector.log"
+            ) as collector:
+                first_at = None
+                first_count = 0
+                while True:
+                    async with engine.connect() as conn:
+                        count = int(
+                            await conn.scalar(
+                                select(func.count()).select_from(InfluencerMetricsHistory)
+                            )
+                            or 0
+                        )
+                    if count and first_at is None:
+                        first_at, first_count = time.perf_counter(), count
+                    if count >= args.jobs:
+                        finished_at = time.perf_counter()
+                        break
+                    if collector.poll() is not None:
+                        raise RuntimeError(f"the collector exited with {collector.returncode}")
+                    await asyncio.sleep(POLL_SECONDS)
+                peak = peak_rss_mib(collector.pid)
+                cpu = cpu_seconds(collector.pid)
+                sandbox_cpu = cpu_seconds(sandbox.pid)
+        assert first_at is not None
+        return {
+            "jobs": args.jobs,
+            "latency_ms": args.latency_ms,
+            "collections_per_second": round((count - first_count) / (finished_at - first_at), 1),
+            "seconds_first_to_last_row": round(finished_at - first_at, 2),
+            "peak_rss_mib": round(peak, 1),
+            "collector_cpu_ms_per_collection": round(1000 * cpu / args.jobs, 2),
+            "sandbox_cpu_ms_per_collection": round(1000 * sandbox_cpu / args.jobs, 2),
+        }
+    finally:
+        job_ids = [f"{JOB_KEY_PREFIX}{collect_job_id(task_id, now)}" for task_id in task_ids]
+        for start in range(0, len(job_ids), 10_000):
+            await redis.delete(*job_ids[start : start + 10_000])
+        stale = [key async for key in redis.scan_iter(match=f"{settings.redis_prefix}:*")]
+        if stale:
+            await redis.delete(*stale)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP DATABASE `{make_url(database_url).database}`"))
+        await engine.dispose()
+        await redis.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=6000, help="collections to run")
+    parser.add_argument("--latency-ms", type=int, default=100, help="stand-in TikHub latency")
+    parser.add_argument("--max-jobs", type=int, default=0, help="COLLECTOR_MAX_JOBS override")
+    parser.add_argument("--log-level", default="INFO", help="the collector's LOG_LEVEL")
+    parser.add_argument(
+        "--log-dir", default=tempfile.gettempdir(), help="where the child processes log"
+    )
+    args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    print(asyncio.run(run(args)), flush=True)
+    print(f"load average after: {os.getloadavg()}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The collector: an arq worker that fetches TikHub and writes metric history."""

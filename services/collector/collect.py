@@ -1,0 +1,254 @@
+"""The collection job: one slot of one task, from pause check to history row."""
+
+import asyncio
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.collector.breaker import Admission, CircuitBreaker
+from services.collector.metrics import CollectorMetrics
+from services.collector.payloads import PostSnapshot, ProfileSnapshot, merge_posts, merge_profiles
+from services.collector.rate_limiter import RateLimited
+from services.collector.tikhub import Fetched, TikHubClient
+from services.collector.tikhub_errors import ErrorKind, TikHubError
+from shared.models import Source, Task, TaskStatus, TaskType, utcnow
+from shared.redis_keys import RedisKeys
+from shared.repositories.history import HistoryRepository
+from shared.repositories.tasks import TaskRepository
+
+log = structlog.get_logger()
+
+# A deferred slot is given up (fallback row or recorded failure) once the next slot is due,
+# and at the latest after this long, well inside arq's one-day job expiry.
+MAX_DEFERRAL = timedelta(hours=1)
+# The fallback payload outlives a few failed slots, not more: older numbers are too stale.
+FALLBACK_TTL_INTERVALS = 3
+
+
+class Outcome(enum.StrEnum):
+    """How a job ended; the `outcome` label of `collector_collections`."""
+
+    LIVE = "live"
+    FALLBACK = "fallback"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+class Deferred(Exception):
+    """The job should run again in `seconds` (rate budget spent or breaker open)."""
+
+    def __init__(self, reason: str, seconds: float, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.seconds = seconds
+
+
+Snapshot = ProfileSnapshot | PostSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Collector:
+    """Everything a collection needs; one per worker process, shared by its jobs."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    redis: Redis
+    keys: RedisKeys
+    tikhub: TikHubClient
+    breaker: CircuitBreaker
+    metrics: CollectorMetrics
+    fetch_budget_seconds: float
+    max_tries: int
+
+    async def collect(self, task_id: str, scheduled_for: datetime, *, job_try: int) -> Outcome:
+        """Run one slot; raise Deferred when it should be tried again later."""
+        with structlog.contextvars.bound_contextvars(
+            task_id=task_id, scheduled_for=scheduled_for.isoformat(), job_try=job_try
+        ):
+            outcome = await self._collect(task_id, scheduled_for, job_try=job_try)
+        self.metrics.collections.labels(outcome).inc()
+        return outcome
+
+    async def _collect(self, task_id: str, slot: datetime, *, job_try: int) -> Outcome:
+        if await self.redis.exists(self.keys.pause(task_id)):
+            log.info("collector.skipped", reason="paused")
+            return Outcome.SKIPPED
+        async with self.sessions() as session:
+            found = await TaskRepository(session).get_with_slot_recorded(task_id, slot)
+        if found is None or found[0].status is not TaskStatus.ACTIVE:
+            log.info("collector.skipped", reason="not_active", status=found and found[0].status)
+            return Outcome.SKIPPED
+        task, recorded = found
+        if recorded:
+            # A run that wrote the row may have died before invalidating the cache.
+            await self._invalidate(task, task.user_id)
+            log.info("collector.skipped", reason="already_collected")
+            return Outcome.SKIPPED
+        try:
+            return await self._fetch_and_store(task, slot)
+        except Deferred as deferred:
+            deadline = slot + min(timedelta(seconds=task.interval_seconds), MAX_DEFERRAL)
+            resume_at = utcnow() + timedelta(seconds=deferred.seconds)
+            if job_try < self.max_tries and resume_at < deadline:
+                self.metrics.deferrals.labels(deferred.reason).inc()
+                log.info(
+                    "collector.deferred",
+                    reason=deferred.reason,
+                    defer_seconds=round(deferred.seconds, 3),
+                    error=str(deferred),
+                )
+                raise
+            log.warning("collector.gave_up", reason=deferred.reason, error=str(deferred))
+            return await self._store_failure(task, slot, error=f"not collected: {deferred}")
+
+    async def _fetch_and_store(self, task: Task, slot: datetime) -> Outcome:
+        admission = await self.breaker.admit()
+        if not admission.allowed:
+            raise Deferred(
+                "breaker",
+                admission.retry_in,
+                f"TikHub circuit {admission.state.name.lower()}: {admission.reason}",
+            )
+        try:
+            fetched = await self._fetch(task)
+        except RateLimited as limited:
+            raise Deferred("rate_limit", limited.retry_in, str(limited)) from None
+        except TikHubError as error:
+            return await self._handle_tikhub_error(task, slot, error, admission)
+        await self.breaker.record_success(admission)
+        return await self._store_live(task, slot, fetched)
+
+    async def _fetch(self, task: Task) -> Fetched[Any]:
+        try:
+            async with asyncio.timeout(self.fetch_budget_seconds):
+                if task.task_type is TaskType.INFLUENCER:
+                    return await self.tikhub.fetch_profile(task.target)
+                return await self.tikhub.fetch_post(task.target)
+        except TimeoutError:
+            # Retries and fallback endpoints together must leave time to record the outcome
+            # before arq's job timeout cancels the job.
+            raise TikHubError(
+                ErrorKind.TRANSIENT,
+                f"no answer within {self.fetch_budget_seconds:.0f} s",
+                endpoint="(all endpoints)",
+            ) from None
+
+    async def _handle_tikhub_error(
+        self, task: Task, slot: datetime, error: TikHubError, admission: Admission
+    ) -> Outcome:
+        log_fields = {"kind": error.kind, "status": error.status, "request_id": error.request_id}
+        if error.kind is ErrorKind.CREDENTIALS:
+            await self.breaker.record_rejected_credentials(str(error))
+            log.error("collector.tikhub_credentials_rejected", error=str(error), **log_fields)
+            raise Deferred("breaker", self.breaker.cooloff_seconds, str(error)) from None
+        if error.kind is ErrorKind.TRANSIENT:
+            if await self.breaker.record_failure(str(error)):
+                log.error("collector.tikhub_breaker_opened", error=str(error), **log_fields)
+        else:
+            # TikHub itself answered: the trouble is the target or Instagram, not TikHub.
+            await self.breaker.record_success(admission)
+        log.warning("collector.tikhub_failed", error=str(error), **log_fields)
+        # Repeating the last numbers of a target that is gone or private would suggest it
+        # still exists; only a fetch that failed on the way gets a fallback row.
+        return await self._store_failure(
+            task, slot, error=str(error), use_fallback=error.kind is not ErrorKind.TARGET
+        )
+
+    async def _store_live(self, task: Task, slot: datetime, fetched: Fetched[Any]) -> Outcome:
+        now = utcnow()
+        await self.redis.set(
+            self.keys.fallback(task.id),
+            orjson.dumps(fetched.payloads),
+            ex=FALLBACK_TTL_INTERVALS * task.interval_seconds,
+        )
+        snapshot = fetched.snapshot
+        user_id = snapshot.user_id if isinstance(snapshot, ProfileSnapshot) else None
+        post_id = snapshot.post_id if isinstance(snapshot, PostSnapshot) else None
+        async with self.sessions.begin() as session:
+            inserted = await _write_point(session, task, slot, snapshot, Source.LIVE, now)
+            await TaskRepository(session).record_success(
+                task.id, now=now, user_id=user_id, post_id=post_id
+            )
+        await self._invalidate(task, user_id or task.user_id)
+        log.info(
+            "collector.collected",
+            source=Source.LIVE,
+            inserted=inserted,
+            tikhub_request_ids=list(fetched.request_ids),
+        )
+        return Outcome.LIVE
+
+    async def _store_failure(
+        self, task: Task, slot: datetime, *, error: str, use_fallback: bool = True
+    ) -> Outcome:
+        now = utcnow()
+        snapshot = await self._fallback_snapshot(task) if use_fallback else None
+        inserted = False
+        async with self.sessions.begin() as session:
+            if snapshot is not None:
+                inserted = await _write_point(session, task, slot, snapshot, Source.FALLBACK, now)
+            await TaskRepository(session).record_failure(task.id, now=now, error=error)
+        if snapshot is None:
+            log.warning("collector.failed", error=error)
+            return Outcome.FAILED
+        user_id = snapshot.user_id if isinstance(snapshot, ProfileSnapshot) else None
+        await self._invalidate(task, user_id or task.user_id)
+        log.info("collector.collected", source=Source.FALLBACK, inserted=inserted, error=error)
+        return Outcome.FALLBACK
+
+    async def _fallback_snapshot(self, task: Task) -> Snapshot | None:
+        raw = await self.redis.get(self.keys.fallback(task.id))
+        if raw is None:
+            return None
+        payloads: Sequence[Any] = orjson.loads(raw)
+        snapshot: Snapshot = (
+            merge_profiles(payloads)
+            if task.task_type is TaskType.INFLUENCER
+            else merge_posts(payloads)
+        )
+        return snapshot if snapshot.has_counts else None
+
+    async def _invalidate(self, task: Task, user_id: int | None) -> None:
+        # The API caches an influencer's history under the Instagram id (unknown until the
+        # first fetch learns it) and a post's under its shortcode.
+        if task.task_type is TaskType.POST:
+            await self.redis.delete(self.keys.post_history(task.target))
+        elif user_id is not None:
+            await self.redis.delete(self.keys.influencer_history(user_id))
+
+
+async def _write_point(
+    session: AsyncSession,
+    task: Task,
+    slot: datetime,
+    snapshot: Snapshot,
+    source: Source,
+    now: datetime,
+) -> bool:
+    history = HistoryRepository(session)
+    common = {"task_id": task.id, "scheduled_for": slot, "recorded_at": now, "source": source}
+    if isinstance(snapshot, ProfileSnapshot):
+        return await history.add_influencer_point(
+            user_id=snapshot.user_id or task.user_id,
+            username=task.target,
+            bio=snapshot.bio,
+            follower_count=snapshot.follower_count,
+            following_count=snapshot.following_count,
+            post_count=snapshot.post_count,
+            **common,
+        )
+    return await history.add_post_point(
+        post_code=task.target,
+        post_id=snapshot.post_id or task.post_id,
+        like_count=snapshot.like_count,
+        comment_count=snapshot.comment_count,
+        # Instagram counts plays only for videos; anything else reads as "no play count".
+        play_count=None if snapshot.is_video is False else snapshot.play_count,
+        **common,
+    )

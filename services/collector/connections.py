@@ -1,0 +1,49 @@
+"""The collector's HTTP connections to TikHub: a few small httpx clients, used in turn."""
+
+import itertools
+import math
+
+import httpx
+
+# httpcore 1.0 (httpx's transport) walks its whole pool on every request and every release, with
+# a quadratic step (encode/httpcore#1035). Measured here at 100 concurrent calls with 100 ms
+# latency: one client of 100 connections spent 9 ms of CPU per request; ten clients of ten
+# spent 0.7 ms. Small pools keep that walk short.
+CONNECTIONS_PER_CLIENT = 10
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class TikHubConnections:
+    """Bearer-authenticated HTTP clients for TikHub, with explicit timeouts, used round-robin."""
+
+    def __init__(
+        self, base_url: str, api_key: str, *, timeout_seconds: float, max_connections: int
+    ) -> None:
+        clients = math.ceil(max_connections / CONNECTIONS_PER_CLIENT)
+        per_client = math.ceil(max_connections / clients)
+        # Loading the CA bundle takes ~20 ms; once is enough for every client.
+        tls = httpx.create_ssl_context()
+        self.clients = [
+            httpx.AsyncClient(
+                base_url=base_url,
+                verify=tls,
+                headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+                timeout=httpx.Timeout(
+                    timeout_seconds, connect=min(timeout_seconds, CONNECT_TIMEOUT_SECONDS)
+                ),
+                limits=httpx.Limits(
+                    max_connections=per_client, max_keepalive_connections=per_client
+                ),
+            )
+            for _ in range(clients)
+        ]
+        self._turns = itertools.cycle(self.clients)
+
+    async def get(self, path: str, params: dict[str, str]) -> httpx.Response:
+        """GET `path` on the next client in turn."""
+        return await next(self._turns).get(path, params=params)
+
+    async def aclose(self) -> None:
+        """Close every client's connections."""
+        for client in self.clients:
+            await client.aclose()

@@ -1,0 +1,254 @@
+"""Tolerant parsers of TikHub's `data` payloads: one per target kind, for every shape seen.
+
+TikHub's endpoint versions put the same numbers in different places (flat, `user.edge_*`,
+`data.data.metrics`, `items[0]`, GraphQL `edge_media_*`). Each parser looks in all of them and
+returns None for a number it cannot find: a missing count is unknown, never 0.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, Self, TypeVar
+
+# Where a profile's fields live, as paths from the payload's root, most specific first.
+PROFILE_ROOTS: tuple[tuple[str | int, ...], ...] = (
+    ("user",),
+    ("data", "user"),
+    ("graphql", "user"),
+    ("data",),
+    (),
+)
+POST_ROOTS: tuple[tuple[str | int, ...], ...] = (
+    ("items", 0),
+    ("data", "items", 0),
+    ("data",),
+    ("shortcode_media",),
+    ("graphql", "shortcode_media"),
+    ("xdt_shortcode_media",),
+    (),
+)
+
+FOLLOWERS = (("follower_count",), ("edge_followed_by", "count"), ("followers_count",))
+FOLLOWING = (("following_count",), ("edge_follow", "count"), ("follows_count",))
+POSTS = (("media_count",), ("edge_owner_to_timeline_media", "count"), ("posts_count",))
+LIKES = (
+    ("metrics", "like_count"),
+    ("like_count",),
+    ("edge_media_preview_like", "count"),
+    ("edge_liked_by", "count"),
+)
+COMMENTS = (
+    ("metrics", "comment_count"),
+    ("comment_count",),
+    ("edge_media_to_comment", "count"),
+    ("edge_media_preview_comment", "count"),
+)
+PLAYS = (
+    ("metrics", "play_count"),
+    ("play_count",),
+    ("ig_play_count",),
+    ("metrics", "ig_play_count"),
+    ("view_count",),
+    ("video_play_count",),
+    ("video_view_count",),
+)
+VIDEO_MEDIA_TYPE = 2
+
+SnapshotT = TypeVar("SnapshotT", bound="Snapshot")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What one or more payloads say; merging keeps the first known value of each field."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether every count this target can have is known."""
+        raise NotImplementedError
+
+    @property
+    def has_counts(self) -> bool:
+        """Whether any count is known at all."""
+        raise NotImplementedError
+
+    def merge(self, other: Self) -> Self:
+        """This snapshot with its unknown (None) fields taken from `other`."""
+        missing = {
+            field.name: getattr(other, field.name)
+            for field in fields(self)
+            if getattr(self, field.name) is None
+        }
+        return replace(self, **missing)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSnapshot(Snapshot):
+    """A profile's numbers as TikHub reported them; None where a payload did not say."""
+
+    user_id: int | None = None
+    username: str | None = None
+    bio: str | None = None
+    follower_count: int | None = None
+    following_count: int | None = None
+    post_count: int | None = None
+    is_private: bool | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether every count is known (otherwise another endpoint may fill the gaps)."""
+        return None not in (self.follower_count, self.following_count, self.post_count)
+
+    @property
+    def has_counts(self) -> bool:
+        """Whether any count is known at all."""
+        return any(
+            c is not None for c in (self.follower_count, self.following_count, self.post_count)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PostSnapshot(Snapshot):
+    """A post's numbers as TikHub reported them; `play_count` is None for non-videos."""
+
+    post_id: str | None = None
+    code: str | None = None
+    like_count: int | None = None
+    comment_count: int | None = None
+    play_count: int | None = None
+    is_video: bool | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether every count this post can have is known."""
+        if self.like_count is None or self.comment_count is None:
+            return False
+        return not (self.is_video and self.play_count is None)
+
+    @property
+    def has_counts(self) -> bool:
+        """Whether any count is known at all."""
+        return any(c is not None for c in (self.like_count, self.comment_count, self.play_count))
+
+
+def parse_profile(payload: Any) -> ProfileSnapshot:
+    """Read a profile from any of the profile shapes TikHub returns."""
+    node = _first_node(payload, PROFILE_ROOTS, looks_like=_looks_like_profile)
+    return ProfileSnapshot(
+        user_id=_instagram_id(_first(node, (("pk",), ("id",), ("pk_id",)))),
+        username=_text(_first(node, (("username",),))),
+        bio=_text(_first(node, (("biography",), ("bio",)))),
+        follower_count=_count(_first(node, FOLLOWERS)),
+        following_count=_count(_first(node, FOLLOWING)),
+        post_count=_count(_first(node, POSTS)),
+        is_private=_flag(_first(node, (("is_private",),))),
+    )
+
+
+def parse_post(payload: Any) -> PostSnapshot:
+    """Read a post from any of the post shapes TikHub returns."""
+    node = _first_node(payload, POST_ROOTS, looks_like=_looks_like_post)
+    media_type = _first(node, (("media_type",),))
+    is_video = _flag(_first(node, (("is_video",),)))
+    if is_video is None and isinstance(media_type, int) and not isinstance(media_type, bool):
+        is_video = media_type == VIDEO_MEDIA_TYPE
+    return PostSnapshot(
+        post_id=_post_id(_first(node, (("pk",), ("id",)))),
+        code=_text(_first(node, (("code",), ("shortcode",)))),
+        like_count=_count(_first(node, LIKES)),
+        comment_count=_count(_first(node, COMMENTS)),
+        play_count=_count(_first(node, PLAYS)),
+        is_video=is_video,
+    )
+
+
+def merge_profiles(payloads: Iterable[Any]) -> ProfileSnapshot:
+    """One profile from several payloads, earlier payloads winning where both know a field."""
+    return _merged(ProfileSnapshot(), (parse_profile(p) for p in payloads))
+
+
+def merge_posts(payloads: Iterable[Any]) -> PostSnapshot:
+    """One post from several payloads, earlier payloads winning where both know a field."""
+    return _merged(PostSnapshot(), (parse_post(p) for p in payloads))
+
+
+def _merged(empty: SnapshotT, snapshots: Iterable[SnapshotT]) -> SnapshotT:
+    merged = empty
+    for snapshot in snapshots:
+        merged = merged.merge(snapshot)
+    return merged
+
+
+def _dig(node: Any, path: Sequence[str | int]) -> Any:
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(node, list) or len(node) <= step:
+                return None
+        elif not isinstance(node, dict):
+            return None
+        node = node[step] if isinstance(step, int) else node.get(step)
+    return node
+
+
+def _first(node: Any, paths: Iterable[Sequence[str | int]]) -> Any:
+    for path in paths:
+        value = _dig(node, path)
+        if value is not None:
+            return value
+    return None
+
+
+def _first_node(payload: Any, roots: Iterable[Sequence[str | int]], *, looks_like: Any) -> Any:
+    for root in roots:
+        node = _dig(payload, root)
+        if isinstance(node, dict) and looks_like(node):
+            return node
+    return {}
+
+
+def _looks_like_profile(node: dict[str, Any]) -> bool:
+    return any(_first(node, paths) is not None for paths in (FOLLOWERS, FOLLOWING, POSTS)) or (
+        "username" in node and ("pk" in node or "id" in node)
+    )
+
+
+def _looks_like_post(node: dict[str, Any]) -> bool:
+    return any(_first(node, paths) is not None for paths in (LIKES, COMMENTS, PLAYS)) or (
+        "code" in node or "shortcode" in node
+    )
+
+
+def _count(value: Any) -> int | None:
+    # bool is an int in Python; a true/false is never a count.
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _instagram_id(value: Any) -> int | None:
+    # Ids arrive as strings (they can exceed 2**53, beyond what JSON numbers carry exactly in
+    # many clients) or as ints; GraphQL media ids look like "<media>_<owner>".
+    if isinstance(value, bool):
+        return None
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    text = text.split("_", 1)[0]
+    return int(text) if text.isdigit() and len(text) <= 20 else None
+
+
+def _post_id(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    text = str(value).strip()
+    return text[:50] or None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None

@@ -1,0 +1,204 @@
+"""The TikHub client: Instagram profile and post endpoints, their fallback chain and retries."""
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic
+
+import httpx
+import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+
+from services.collector.connections import TikHubConnections
+from services.collector.metrics import CollectorMetrics
+from services.collector.payloads import (
+    PostSnapshot,
+    ProfileSnapshot,
+    SnapshotT,
+    merge_posts,
+    merge_profiles,
+)
+from services.collector.tikhub_errors import ErrorKind, TikHubError, read_payload
+from shared.logs import SecretScrubber
+
+log = structlog.get_logger()
+
+PROFILE_V1 = "/api/v1/instagram/v1/fetch_user_info_by_username_v3"
+PROFILE_V3 = "/api/v1/instagram/v3/get_user_profile"
+POST_BY_URL = "/api/v1/instagram/v1/fetch_post_by_url"
+POST_V2 = "/api/v1/instagram/v2/fetch_post_info"
+POST_V3 = "/api/v1/instagram/v3/get_post_info_by_code"
+
+# TikHub's own SDK backs off 0.5 s, 1 s, 2 s... ±25 %, capped at 30 s; so do we. A 429's
+# Retry-After is honoured up to the same cap.
+BACKOFF_INITIAL_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+BACKOFF_JITTER = 0.25
+# "Retry once or twice" for a 400: the upstream fetch failed, which a retry sometimes fixes.
+UPSTREAM_ATTEMPTS = 3
+
+Call = tuple[str, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched(Generic[SnapshotT]):
+    """The merged numbers of one collection and the raw payloads they came from."""
+
+    snapshot: SnapshotT
+    payloads: tuple[Any, ...]
+    request_ids: tuple[str, ...]
+
+
+def post_url(code: str) -> str:
+    """The canonical URL of a post, as the by-URL endpoint wants it."""
+    return f"https://www.instagram.com/p/{code}/"
+
+
+class TikHubClient:
+    """Fetches profiles and posts; each HTTP attempt first takes a token from `throttle`."""
+
+    def __init__(
+        self,
+        http: TikHubConnections,
+        *,
+        api_key: str,
+        max_attempts: int,
+        throttle: Callable[[], Awaitable[None]],
+        metrics: CollectorMetrics,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.http = http
+        self.max_attempts = max_attempts
+        self.throttle = throttle
+        self.metrics = metrics
+        self.sleep = sleep
+        self.scrubber = SecretScrubber([api_key])
+
+    async def fetch_profile(self, username: str) -> Fetched[ProfileSnapshot]:
+        """A profile's counts: v1 first; v3 when v1 fails or leaves a count out."""
+        calls = [(PROFILE_V1, {"username": username}), (PROFILE_V3, {"username": username})]
+        fetched = await self._chain(calls, merge_profiles)
+        if not fetched.snapshot.has_counts:
+            if fetched.snapshot.is_private:
+                raise TikHubError(ErrorKind.TARGET, "the account is private", endpoint=calls[-1][0])
+            raise TikHubError(
+                ErrorKind.UPSTREAM, "no profile counts in any answer", endpoint=calls[-1][0]
+            )
+        return fetched
+
+    async def fetch_post(self, code: str) -> Fetched[PostSnapshot]:
+        """A post's counts: v1 by URL (cheapest) first, then v2 and v3 for what is missing."""
+        calls = [
+            (POST_BY_URL, {"post_url": post_url(code)}),
+            (POST_V2, {"code_or_url": code}),
+            (POST_V3, {"code": code}),
+        ]
+        fetched = await self._chain(calls, merge_posts)
+        if not fetched.snapshot.has_counts:
+            raise TikHubError(
+                ErrorKind.UPSTREAM, "no post counts in any answer", endpoint=calls[-1][0]
+            )
+        return fetched
+
+    async def _chain(
+        self, calls: Sequence[Call], merge: Callable[[Sequence[Any]], SnapshotT]
+    ) -> Fetched[SnapshotT]:
+        # Endpoints are asked in order until the merged answer has every count. A later
+        # endpoint only fills gaps; when it fails, what the earlier ones said is kept.
+        payloads: list[Any] = []
+        request_ids: list[str] = []
+        snapshot: SnapshotT | None = None
+        for endpoint, params in calls:
+            try:
+                payload, request_id = await self._call(endpoint, params)
+            except TikHubError as error:
+                if snapshot is not None and snapshot.has_counts:
+                    log.info("collector.tikhub_gap_unfilled", endpoint=endpoint, error=str(error))
+                    break
+                if error.permanent or endpoint == calls[-1][0]:
+                    raise
+                log.info("collector.tikhub_next_endpoint", endpoint=endpoint, error=str(error))
+                continue
+            payloads.append(payload)
+            if request_id:
+                request_ids.append(request_id)
+            snapshot = merge(payloads)
+            if snapshot.complete:
+                break
+        assert snapshot is not None, "the last endpoint either answers or raises"
+        return Fetched(snapshot, tuple(payloads), tuple(request_ids))
+
+    async def _call(self, endpoint: str, params: dict[str, str]) -> tuple[Any, str | None]:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TikHubError),
+            stop=self._stop,
+            wait=self._wait,
+            sleep=self.sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._attempt(endpoint, params)
+        raise AssertionError("tenacity either returns or re-raises")
+
+    async def _attempt(self, endpoint: str, params: dict[str, str]) -> tuple[Any, str | None]:
+        await self.throttle()
+        started = time.perf_counter()
+        try:
+            response = await self.http.get(endpoint, params)
+        except httpx.TimeoutException as error:
+            self._observe(endpoint, "timeout", started)
+            raise TikHubError(
+                ErrorKind.TRANSIENT, f"timed out ({type(error).__name__})", endpoint=endpoint
+            ) from None
+        except httpx.TransportError as error:
+            self._observe(endpoint, "transport", started)
+            raise TikHubError(
+                ErrorKind.TRANSIENT, f"transport error ({type(error).__name__})", endpoint=endpoint
+            ) from None
+        self._observe(endpoint, str(response.status_code), started)
+        payload = read_payload(response, endpoint=endpoint, scrubber=self.scrubber)
+        return payload, response.headers.get("x-request-id")
+
+    def _observe(self, endpoint: str, status: str, started: float) -> None:
+        self.metrics.tikhub_latency.labels(endpoint).observe(time.perf_counter() - started)
+        self.metrics.tikhub_responses.labels(endpoint, status).inc()
+
+    def _stop(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        return state.attempt_number >= self._attempts_for(error)
+
+    def _attempts_for(self, error: BaseException | None) -> int:
+        if not isinstance(error, TikHubError):
+            return 1
+        if error.kind is ErrorKind.TRANSIENT:
+            return self.max_attempts
+        if error.kind is ErrorKind.UPSTREAM and error.status == 400:
+            return min(UPSTREAM_ATTEMPTS, self.max_attempts)
+        return 1
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TikHubError) and error.retry_after is not None:
+            return min(error.retry_after, BACKOFF_MAX_SECONDS)
+        backoff = BACKOFF_INITIAL_SECONDS * 2.0 ** (state.attempt_number - 1)
+        return min(backoff, BACKOFF_MAX_SECONDS) * random.uniform(
+            1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER
+        )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, TikHubError):
+        log.warning(
+            "collector.tikhub_retry",
+            endpoint=error.endpoint,
+            status=error.status,
+            request_id=error.request_id,
+            attempt=state.attempt_number,
+            wait_seconds=round(state.upcoming_sleep, 3),
+            error=str(error),
+        )

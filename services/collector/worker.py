@@ -1,0 +1,173 @@
+"""The collector's arq worker: its settings class, the job entry point and per-process resources.
+
+arq reads only `WorkerSettings.__dict__`; the values that come from configuration are passed to
+`run_worker` as keyword overrides by `worker_options`, because Settings are built at process
+start, not at import.
+"""
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from arq.connections import RedisSettings
+from arq.cron import CronJob
+from arq.typing import StartupShutdown, WorkerCoroutine
+from arq.worker import Function, Retry, func
+from prometheus_client import REGISTRY, CollectorRegistry
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.collector.breaker import CircuitBreaker
+from services.collector.collect import Collector, Deferred
+from services.collector.connections import TikHubConnections
+from services.collector.metrics import CollectorMetrics
+from services.collector.rate_limiter import RateLimiter
+from services.collector.tikhub import TikHubClient
+from shared.db import create_engine, create_session_factory
+from shared.jobs import COLLECT_FUNCTION
+from shared.redis_keys import RedisKeys
+from shared.settings import Settings
+
+log = structlog.get_logger()
+
+# arq counts every deferral as a try. A job ends itself (fallback row or recorded failure) when
+# its slot's deadline passes, long before this many tries; it is only a backstop so that arq's
+# own "max tries exceeded", which would drop the slot silently, never comes first.
+MAX_TRIES = 10_000
+# Time kept back from the job timeout to write the outcome after the last TikHub attempt.
+FINISH_MARGIN_SECONDS = 15.0
+
+
+def worker_name() -> str:
+    """This process's name in its health-check key: the host (a pod's name in Kubernetes)."""
+    return socket.gethostname()
+
+
+async def collect(ctx: dict[str, Any], task_id: str, scheduled_for: datetime) -> str:
+    """The `collect` job: one slot of one task (see Collector.collect)."""
+    collector: Collector = ctx["collector"]
+    try:
+        return await collector.collect(task_id, scheduled_for, job_try=ctx["job_try"])
+    except Deferred as deferred:
+        raise Retry(defer=deferred.seconds) from None
+
+
+def build_collector(
+    settings: Settings,
+    *,
+    redis: Redis,
+    sessions: async_sessionmaker[AsyncSession],
+    http: TikHubConnections,
+    metrics: CollectorMetrics,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.time,
+) -> Collector:
+    """A Collector wired from settings; `sleep` and `clock` are the seams tests turn."""
+    keys = RedisKeys(settings.redis_prefix)
+    api_key = settings.tikhub_api_key.get_secret_value()
+    limiter = RateLimiter(
+        redis,
+        keys.tikhub_rate_limiter,
+        rate_per_second=settings.tikhub_rate_limit_per_second,
+        max_wait_seconds=settings.collector_rate_limit_max_wait_seconds,
+        metrics=metrics,
+    )
+    breaker = CircuitBreaker(
+        redis,
+        keys.tikhub_breaker,
+        api_key=api_key,
+        failure_threshold=settings.collector_breaker_failure_threshold,
+        cooloff_seconds=settings.collector_breaker_cooloff_seconds,
+        # A probe that has not answered within one call's timeout is presumed lost.
+        probe_lease_seconds=settings.tikhub_timeout_seconds,
+        metrics=metrics,
+        clock=clock,
+    )
+    tikhub = TikHubClient(
+        http,
+        api_key=api_key,
+        max_attempts=settings.tikhub_max_attempts,
+        throttle=limiter.acquire,
+        metrics=metrics,
+        sleep=sleep,
+    )
+    job_timeout = settings.collector_job_timeout_seconds
+    return Collector(
+        sessions=sessions,
+        redis=redis,
+        keys=keys,
+        tikhub=tikhub,
+        breaker=breaker,
+        metrics=metrics,
+        fetch_budget_seconds=max(job_timeout - FINISH_MARGIN_SECONDS, job_timeout / 2),
+        max_tries=MAX_TRIES,
+    )
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """Open the process's engine and TikHub connections; arq's own pool serves Redis."""
+    settings: Settings = ctx["settings"]
+    engine = create_engine(settings)
+    http = TikHubConnections(
+        settings.tikhub_base_url,
+        settings.tikhub_api_key.get_secret_value(),
+        timeout_seconds=settings.tikhub_timeout_seconds,
+        max_connections=settings.collector_max_jobs,
+    )
+    ctx["engine"], ctx["http"] = engine, http
+    ctx["collector"] = build_collector(
+        settings,
+        redis=ctx["redis"],
+        sessions=create_session_factory(engine),
+        http=http,
+        metrics=ctx["metrics"],
+    )
+    log.info(
+        "collector.started",
+        queue=RedisKeys(settings.redis_prefix).collector_queue,
+        tikhub=settings.tikhub_base_url,
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    """Close what startup opened (arq closes its Redis pool itself)."""
+    if "http" in ctx:
+        await ctx["http"].aclose()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+
+
+class WorkerSettings:
+    """What arq runs: the collect job and the process's start-up and shut-down."""
+
+    # Annotated exactly as arq's WorkerSettingsBase protocol declares them, so that type
+    # checkers accept the class (and see plain callables, not methods taking `self`).
+    functions: Sequence[WorkerCoroutine | Function] = (
+        func(collect, name=COLLECT_FUNCTION, max_tries=MAX_TRIES),
+    )
+    cron_jobs: Sequence[CronJob] | None = None
+    on_startup: StartupShutdown | None = startup
+    on_shutdown: StartupShutdown | None = shutdown
+
+
+def worker_options(settings: Settings, registry: CollectorRegistry = REGISTRY) -> dict[str, Any]:
+    """The configured part of the worker, as keyword overrides for arq's run_worker."""
+    keys = RedisKeys(settings.redis_prefix)
+    return {
+        "queue_name": keys.collector_queue,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "max_jobs": settings.collector_max_jobs,
+        "poll_delay": settings.collector_poll_delay_seconds,
+        "job_timeout": settings.collector_job_timeout_seconds,
+        "keep_result": settings.collector_keep_result_seconds,
+        "health_check_interval": settings.collector_health_check_interval_seconds,
+        "health_check_key": keys.collector_health_check(worker_name()),
+        # On SIGTERM, take no new job and let the running ones finish (they end within the job
+        # timeout) instead of cancelling them into a second TikHub call on another process.
+        "job_completion_wait": settings.collector_job_timeout_seconds,
+        "ctx": {"settings": settings, "metrics": CollectorMetrics(registry)},
+    }

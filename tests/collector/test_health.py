@@ -1,0 +1,41 @@
+"""`--check` and `--reset-breaker`, against the real Redis."""
+
+import pytest
+from redis.asyncio import Redis
+
+from services.collector.breaker import key_fingerprint
+from services.collector.health import check, reset_breaker
+from services.collector.worker import worker_name
+from shared.redis_keys import RedisKeys
+from shared.settings import Settings
+
+
+async def test_check_fails_without_a_recent_health_record(
+    settings: Settings, redis: Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert not await check(settings)
+    assert "no health record" in capsys.readouterr().out
+
+
+async def test_a_rejected_key_is_reported_but_does_not_fail_liveness(
+    settings: Settings, redis: Redis, keys: RedisKeys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await redis.set(keys.collector_health_check(worker_name()), "j_complete=3 j_failed=0")
+    fingerprint = key_fingerprint(settings.tikhub_api_key.get_secret_value())
+    await redis.hset(
+        keys.tikhub_breaker, mapping={"credential": fingerprint, "reason": "HTTP 402: no balance"}
+    )
+
+    assert await check(settings)
+
+    out = capsys.readouterr().out
+    assert "alive: j_complete=3" in out
+    assert "API key was rejected (HTTP 402: no balance)" in out
+
+
+async def test_reset_breaker_closes_it(settings: Settings, redis: Redis, keys: RedisKeys) -> None:
+    await redis.hset(keys.tikhub_breaker, mapping={"open_until": "9999999999", "reason": "x"})
+
+    assert await reset_breaker(settings)
+    assert not await reset_breaker(settings)
+    assert await redis.exists(keys.tikhub_breaker) == 0

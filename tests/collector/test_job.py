@@ -1,0 +1,219 @@
+"""The collect job end to end: skips, idempotence, cache invalidation, and the arq queue path."""
+
+from datetime import timedelta
+
+import pytest
+import respx
+from arq.connections import ArqRedis
+from arq.worker import Retry, Worker
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from services.collector.collect import Collector, Deferred, Outcome
+from services.collector.metrics import CollectorMetrics
+from services.collector.worker import WorkerSettings, collect, worker_options
+from shared.jobs import COLLECT_FUNCTION, collect_job_id
+from shared.models import Source, TaskStatus, TaskType, utcnow
+from shared.redis_keys import RedisKeys
+from shared.repositories.tasks import TaskRepository
+from shared.settings import Settings
+from tests.collector.support import (
+    BIG_USER_ID,
+    POST_BY_URL,
+    PROFILE_V1,
+    Sessions,
+    flat_profile,
+    influencer_rows,
+    items_post,
+    make_task,
+    post_rows,
+    reload,
+    slot_now,
+    success,
+)
+
+PROFILE = success(flat_profile())
+
+
+async def test_a_paused_task_makes_no_tikhub_call(
+    collector: Collector,
+    sessions: Sessions,
+    tikhub: respx.MockRouter,
+    redis: Redis,
+    keys: RedisKeys,
+    metrics: CollectorMetrics,
+) -> None:
+    v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
+    task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
+    await redis.set(keys.pause(task.id), "1")
+
+    assert await collector.collect(task.id, slot_now(), job_try=1) is Outcome.SKIPPED
+
+    assert v1.call_count == 0
+    assert await influencer_rows(sessions) == []
+    assert (
+        metrics.registry.get_sample_value("collector_collections_total", {"outcome": "skipped"})
+        == 1
+    )
+
+
+@pytest.mark.parametrize("status", [TaskStatus.PAUSED, TaskStatus.STOPPED])
+async def test_a_task_not_active_in_mysql_makes_no_tikhub_call(
+    collector: Collector, sessions: Sessions, tikhub: respx.MockRouter, status: TaskStatus
+) -> None:
+    v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
+    task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
+    async with sessions.begin() as session:
+        stored = await TaskRepository(session).get(task.id)
+        assert stored is not None
+        await TaskRepository(session).set_status(stored, status, now=utcnow())
+
+    assert await collector.collect(task.id, slot_now(), job_try=1) is Outcome.SKIPPED
+    assert await collector.collect("no-such-task", slot_now(), job_try=1) is Outcome.SKIPPED
+    assert v1.call_count == 0
+
+
+async def test_the_same_job_run_twice_writes_one_row_and_calls_tikhub_once(
+    collector: Collector, sessions: Sessions, tikhub: respx.MockRouter
+) -> None:
+    v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
+    task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
+    slot = slot_now()
+
+    assert await collector.collect(task.id, slot, job_try=1) is Outcome.LIVE
+    assert await collector.collect(task.id, slot, job_try=2) is Outcome.SKIPPED
+
+    assert len(await influencer_rows(sessions)) == 1
+    assert v1.call_count == 1
+
+
+async def test_a_new_row_deletes_the_apis_cached_history(
+    collector: Collector,
+    sessions: Sessions,
+    tikhub: respx.MockRouter,
+    redis: Redis,
+    keys: RedisKeys,
+) -> None:
+    tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
+    reel = items_post(media_type=2, like_count=5, comment_count=1, play_count=9)
+    tikhub.get(POST_BY_URL).respond(200, json=success(reel))
+    profile_task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
+    post_task = await make_task(sessions, TaskType.POST, "CxYQJO8xuC6")
+    profile_cache = keys.influencer_history(int(BIG_USER_ID))
+    post_cache = keys.post_history("CxYQJO8xuC6")
+    other_cache = keys.post_history("SomeOtherPost")
+    for key in (profile_cache, post_cache, other_cache):
+        await redis.set(key, b'{"cached": true}')
+
+    await collector.collect(profile_task.id, slot_now(), job_try=1)
+    await collector.collect(post_task.id, slot_now(), job_try=1)
+
+    assert await redis.exists(profile_cache, post_cache) == 0
+    assert await redis.exists(other_cache) == 1
+
+
+async def test_a_saturated_rate_budget_defers_the_job_without_calling(
+    collector_settings: Settings,
+    sessions: Sessions,
+    tikhub: respx.MockRouter,
+    redis: Redis,
+    keys: RedisKeys,
+    collector: Collector,
+    metrics: CollectorMetrics,
+) -> None:
+    v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
+    task = await make_task(sessions, TaskType.INFLUENCER, "instagram", interval_seconds=3600)
+    # Every process's calls for the next minute are already booked.
+    booked_until = (await redis.time())[0] + 60
+    await redis.set(keys.tikhub_rate_limiter, f"{booked_until * 1_000_000}")
+
+    with pytest.raises(Deferred) as deferred:
+        await collector.collect(task.id, slot_now(), job_try=1)
+
+    assert deferred.value.reason == "rate_limit"
+    assert (
+        55 < deferred.value.seconds < 60 + collector_settings.collector_rate_limit_max_wait_seconds
+    )
+    assert v1.call_count == 0
+    assert (
+        metrics.registry.get_sample_value("collector_deferrals_total", {"reason": "rate_limit"})
+        == 1
+    )
+
+
+async def test_a_slot_deferred_past_its_deadline_ends_as_a_fallback_row(
+    collector: Collector,
+    sessions: Sessions,
+    tikhub: respx.MockRouter,
+    redis: Redis,
+    keys: RedisKeys,
+) -> None:
+    v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
+    task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
+    await collector.collect(task.id, slot_now() - timedelta(seconds=60), job_try=1)
+    booked_until = (await redis.time())[0] + 60
+    await redis.set(keys.tikhub_rate_limiter, f"{booked_until * 1_000_000}")
+
+    # The next slot (30 s later) would be due before the budget frees up.
+    assert await collector.collect(task.id, slot_now(), job_try=1) is Outcome.FALLBACK
+
+    assert v1.call_count == 1
+    assert [row.source for row in await influencer_rows(sessions)] == [Source.LIVE, Source.FALLBACK]
+    last_error = (await reload(sessions, task.id)).last_error or ""
+    assert "not collected" in last_error
+    assert "rate budget" in last_error
+
+
+async def test_the_job_function_turns_a_deferral_into_an_arq_retry(
+    collector: Collector,
+    sessions: Sessions,
+    tikhub: respx.MockRouter,
+    redis: Redis,
+    keys: RedisKeys,
+) -> None:
+    task = await make_task(sessions, TaskType.INFLUENCER, "instagram", interval_seconds=3600)
+    booked_until = (await redis.time())[0] + 60
+    await redis.set(keys.tikhub_rate_limiter, f"{booked_until * 1_000_000}")
+
+    with pytest.raises(Retry):
+        await collect({"collector": collector, "job_try": 1}, task.id, slot_now())
+
+
+# arq 0.28's Worker.close() calls redis-py's deprecated close().
+@pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
+async def test_jobs_from_the_queue_are_run_by_the_worker_once_per_slot(
+    collector_settings: Settings, sessions: Sessions, tikhub: respx.MockRouter, redis: Redis
+) -> None:
+    v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
+    reel = items_post(media_type=2, like_count=5, comment_count=1, play_count=9)
+    tikhub.get(POST_BY_URL).respond(200, json=success(reel))
+    profile_task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
+    post_task = await make_task(sessions, TaskType.POST, "CxYQJO8xuC6")
+    options = worker_options(collector_settings, CollectorRegistry())
+    queue = options["queue_name"]
+    slot = slot_now()
+    pool = ArqRedis(connection_pool=redis.connection_pool)
+    for task_id in (profile_task.id, post_task.id, profile_task.id):
+        await pool.enqueue_job(
+            COLLECT_FUNCTION,
+            task_id,
+            slot,
+            _job_id=collect_job_id(task_id, slot),
+            _queue_name=queue,
+        )
+
+    worker = Worker(
+        **{**options, "burst": True, "handle_signals": False, "poll_delay": 0.01},
+        functions=WorkerSettings.functions,
+        on_startup=WorkerSettings.on_startup,
+        on_shutdown=WorkerSettings.on_shutdown,
+    )
+    try:
+        assert await worker.run_check() == 2
+    finally:
+        await worker.close()
+
+    assert v1.call_count == 1
+    assert len(await influencer_rows(sessions)) == 1
+    assert len(await post_rows(sessions)) == 1
+    assert await redis.exists(options["health_check_key"]) == 0  # removed on a clean stop
