@@ -49,6 +49,10 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
+.PHONY: bench-api
+bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 3 minutes)
+	$(BIN)/python bench/api.py
+
 .PHONY: bench-collector
 bench-collector: install ## Collector benchmark: collections/s and peak memory of one process against the sandbox (about 1 minute)
 	$(BIN)/python bench/collector.py

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the three tables; Alembic migrations own the schema itself."""
+"""SQLAlchemy models of the tables; Alembic migrations own the schema itself."""
 
 import enum
 import uuid
@@ -157,3 +157,16 @@ class PostMetricsHistory(Base):
     task_id: Mapped[str] = mapped_column(CHAR(36), ForeignKey("task.id", ondelete="CASCADE"))
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
+
+
+class ApiKey(Base):
+    """A client's key to the REST API. Only its SHA-256 is stored: the key is shown once."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_hash: Mapped[str] = mapped_column(CHAR(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -13,9 +13,18 @@ from services.api.runtime import Runtime
 from services.api.tasks import TaskService
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
     """The connections the lifespan opened."""
     return cast(Runtime, request.app.state.runtime)
+
+
+# Dependencies are `async def` even where nothing is awaited: FastAPI runs a plain `def` in its
+# thread pool, one thread hop per dependency per request.
+
+
+async def get_runtime(request: Request) -> Runtime:
+    """The runtime, as a dependency."""
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -23,9 +32,16 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 async def unit_of_work(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
     """One session per request: committed when the route returns, rolled back when it raises."""
-    async with runtime.sessions() as session:
+    session = runtime.sessions()
+    try:
         yield session
-        await session.commit()
+        if session.in_transaction():
+            await session.commit()
+    finally:
+        # A session that never ran a statement holds no connection, and closing it would cost
+        # a greenlet switch. Otherwise closing rolls back whatever was not committed.
+        if session.in_transaction():
+            await session.close()
 
 
 # scope="function": the commit runs before the response is sent, so a failed commit is
@@ -33,15 +49,21 @@ async def unit_of_work(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
 
 
-def get_task_service(session: SessionDep, runtime: RuntimeDep) -> TaskService:
+async def get_task_service(session: SessionDep, runtime: RuntimeDep) -> TaskService:
     """The task service of this request."""
     return TaskService(session, PauseFlags(runtime.redis, runtime.keys))
 
 
-def get_history_service(session: SessionDep, runtime: RuntimeDep) -> HistoryService:
-    """The history service of this request."""
-    return HistoryService(session, HistoryCache(runtime.redis, runtime.metrics), runtime.keys)
-
-
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
-HistoryServiceDep = Annotated[HistoryService, Depends(get_history_service)]
+
+
+def history_service(request: Request) -> HistoryService:
+    """The history service of this request; reads open a session only on a cache miss.
+
+    Called by the history routes rather than injected: they are the hot path, and each
+    dependency FastAPI resolves costs about as much as the Redis read of a cache hit.
+    """
+    runtime = runtime_of(request)
+    return HistoryService(
+        runtime.sessions, HistoryCache(runtime.redis, runtime.metrics), runtime.keys
+    )

@@ -34,6 +34,10 @@ class Unauthorized(AppError):
     status_code = 401
     code = "unauthorized"
 
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        # RFC 9110: a 401 names the scheme the client should use.
+        super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
 
 class NotFound(AppError):
     status_code = 404

@@ -3,7 +3,7 @@
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.errors import InvalidInput, NotFound
 from services.api.history_cache import HistoryCache
@@ -23,35 +23,42 @@ POST_BODY = TypeAdapter(Envelope[PostHistory])
 
 
 class HistoryService:
-    """Answers history reads with the exact JSON bytes of the success envelope."""
+    """Answers history reads with the exact JSON bytes of the success envelope.
 
-    def __init__(self, session: AsyncSession, cache: HistoryCache, keys: RedisKeys) -> None:
-        self.tasks = TaskRepository(session)
-        self.history = HistoryRepository(session)
+    Reads change nothing, so they need no unit of work: a session is opened only when the
+    cache cannot answer, which keeps a cache hit free of any database machinery.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], cache: HistoryCache, keys: RedisKeys
+    ) -> None:
+        self.sessions = sessions
         self.cache = cache
         self.keys = keys
 
     async def influencer(self, user: str, window: HistoryWindow) -> bytes:
         """A profile's history, by numeric Instagram id or username."""
-        kind = TaskType.INFLUENCER
         instagram_id = _as_instagram_id(user)
         # By id, a cached view answers without touching MySQL (ids come before usernames).
         if window.is_default and instagram_id is not None:
-            cached = await self.cache.get(self.keys.influencer_history(instagram_id), kind)
+            cached = await self.cache.get(
+                self.keys.influencer_history(instagram_id), TaskType.INFLUENCER
+            )
             if cached is not None:
                 return cached
-        task = await self._influencer_task(user, instagram_id)
-        if task.user_id is None:
-            # Not collected yet, so no rows; the cache is keyed by the id, still unknown.
-            return _encode(INFLUENCER_BODY, {"username": task.target, "history": []})
-        key = self.keys.influencer_history(task.user_id)
-        if window.is_default and task.user_id != instagram_id:
-            cached = await self.cache.get(key, kind)
-            if cached is not None:
-                return cached
-        points = await self.history.influencer_points(
-            task.user_id, limit=window.limit, since=window.since, until=window.until
-        )
+        async with self.sessions() as session:
+            task = await _influencer_task(TaskRepository(session), user, instagram_id)
+            if task.user_id is None:
+                # Not collected yet, so no rows; the cache is keyed by the id, still unknown.
+                return _encode(INFLUENCER_BODY, {"username": task.target, "history": []})
+            key = self.keys.influencer_history(task.user_id)
+            if window.is_default and task.user_id != instagram_id:
+                cached = await self.cache.get(key, TaskType.INFLUENCER)
+                if cached is not None:
+                    return cached
+            points = await HistoryRepository(session).influencer_points(
+                task.user_id, limit=window.limit, since=window.since, until=window.until
+            )
         body = _encode(INFLUENCER_BODY, {"username": task.target, "history": points})
         if window.is_default:
             await self.cache.put(key, body, ttl_seconds=task.interval_seconds)
@@ -68,30 +75,32 @@ class HistoryService:
             cached = await self.cache.get(key, TaskType.POST)
             if cached is not None:
                 return cached
-        task = await self.tasks.get_by_target(TaskType.POST, code)
-        if task is None:
-            raise NotFound(f"No post task monitors {code}.", code="task_not_found")
-        points = await self.history.post_points(
-            code, limit=window.limit, since=window.since, until=window.until
-        )
+        async with self.sessions() as session:
+            task = await TaskRepository(session).get_by_target(TaskType.POST, code)
+            if task is None:
+                raise NotFound(f"No post task monitors {code}.", code="task_not_found")
+            points = await HistoryRepository(session).post_points(
+                code, limit=window.limit, since=window.since, until=window.until
+            )
         body = _encode(POST_BODY, {"post_code": code, "history": points})
         if window.is_default:
             await self.cache.put(key, body, ttl_seconds=task.interval_seconds)
         return body
 
-    async def _influencer_task(self, user: str, instagram_id: int | None) -> Task:
-        if instagram_id is not None:
-            task = await self.tasks.get_by_user_id(instagram_id)
-            if task is not None:
-                return task
-        try:
-            username = parse_username(user)
-        except InvalidInstagramInput as error:
-            raise InvalidInput.for_field("user_id", str(error)) from error
-        task = await self.tasks.get_by_target(TaskType.INFLUENCER, username)
-        if task is None:
-            raise _unknown_user(user)
-        return task
+
+async def _influencer_task(tasks: TaskRepository, user: str, instagram_id: int | None) -> Task:
+    if instagram_id is not None:
+        task = await tasks.get_by_user_id(instagram_id)
+        if task is not None:
+            return task
+    try:
+        username = parse_username(user)
+    except InvalidInstagramInput as error:
+        raise InvalidInput.for_field("user_id", str(error)) from error
+    task = await tasks.get_by_target(TaskType.INFLUENCER, username)
+    if task is None:
+        raise _unknown_user(user)
+    return task
 
 
 def _as_instagram_id(user: str) -> int | None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Query
 
 from services.api.errors import InvalidInput
 
@@ -44,22 +44,20 @@ def _time_query(description: str) -> object:
     )
 
 
-def get_history_window(
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_HISTORY_LIMIT, description="How many points, newest first")
-    ] = DEFAULT_HISTORY_LIMIT,
-    since: Annotated[str | None, _time_query("Only points recorded at or after this time")] = None,
-    until: Annotated[str | None, _time_query("Only points recorded at or before this time")] = None,
-) -> HistoryWindow:
+LimitQuery = Annotated[
+    int, Query(ge=1, le=MAX_HISTORY_LIMIT, description="How many points, newest first")
+]
+SinceQuery = Annotated[str | None, _time_query("Only points recorded at or after this time")]
+UntilQuery = Annotated[str | None, _time_query("Only points recorded at or before this time")]
+
+
+def history_window(limit: int, since: str | None, until: str | None) -> HistoryWindow:
     """The window of a history read, with both ends in UTC."""
     since_utc = _parse_time("since", since)
     until_utc = _parse_time("until", until)
     if since_utc is not None and until_utc is not None and since_utc > until_utc:
         raise InvalidInput.for_field("since", "must not be later than until")
     return HistoryWindow(limit=limit, since=since_utc, until=until_utc)
-
-
-HistoryWindowDep = Annotated[HistoryWindow, Depends(get_history_window)]
 
 
 def _parse_time(field: str, text: str | None) -> datetime | None:

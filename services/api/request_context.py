@@ -1,4 +1,5 @@
-"""Per-request context: a request id in every log line and header, an access log, metrics.
+"""Per-request context: a request id in every log line and header, an access log, metrics,
+and the response headers that dependencies ask for.
 
 A pure ASGI middleware (not BaseHTTPMiddleware), so it costs microseconds on the hot read path.
 It is also the last resort for an unexpected exception: the client gets a 500 in the envelope,
@@ -8,9 +9,11 @@ the log gets the traceback.
 import re
 import time
 import uuid
+from collections.abc import Mapping
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.metrics import ApiMetrics
@@ -19,6 +22,9 @@ from services.api.responses import error_response
 log = structlog.get_logger()
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Where a dependency leaves headers for the response (request.state), since a route that returns
+# its own Response, or an error handler, would not carry headers set on FastAPI's Response.
+RESPONSE_HEADERS = "response_headers"
 # A caller's id is reused (so one id follows a request across services) only when it is short
 # and plain: anything else could forge log lines.
 ACCEPTED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -50,7 +56,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
+                headers = MutableHeaders(scope=message)
+                headers.append(REQUEST_ID_HEADER, request_id)
+                for name, value in scope.get("state", {}).get(RESPONSE_HEADERS, {}).items():
+                    headers.append(name, value)
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -80,6 +89,12 @@ class RequestContextMiddleware:
             status=status,
             duration_ms=round(elapsed * 1000, 2),
         )
+
+
+def add_response_headers(request: Request, headers: Mapping[str, str]) -> None:
+    """Put these headers on the response to `request`, whatever answers it."""
+    state = request.scope.setdefault("state", {})
+    state.setdefault(RESPONSE_HEADERS, {}).update(headers)
 
 
 def _request_id(scope: Scope) -> str:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.api.api_keys import ApiKeyChecker
 from services.api.metrics import ApiMetrics
+from services.api.rate_limit import RateLimiter
 from shared.db import create_engine, create_session_factory
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
@@ -27,6 +29,8 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: "Redis"
+    api_keys: ApiKeyChecker
+    rate_limiter: RateLimiter
 
 
 @asynccontextmanager
@@ -38,14 +42,23 @@ async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
     )
+    keys = RedisKeys(settings.redis_prefix)
+    sessions = create_session_factory(engine)
     try:
         yield Runtime(
             settings=settings,
-            keys=RedisKeys(settings.redis_prefix),
+            keys=keys,
             metrics=metrics,
             engine=engine,
-            sessions=create_session_factory(engine),
+            sessions=sessions,
             redis=redis,
+            api_keys=ApiKeyChecker(sessions),
+            rate_limiter=RateLimiter(
+                redis,
+                keys,
+                per_second=settings.api_rate_limit_per_second,
+                burst=settings.api_rate_limit_burst,
+            ),
         )
     finally:
         await redis.aclose()

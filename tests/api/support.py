@@ -3,15 +3,17 @@
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.api_keys import hash_key, new_key
 from services.api.app import create_app
 from shared.models import Source, TaskType
+from shared.repositories.api_keys import ApiKeyRepository
 from shared.repositories.history import HistoryRepository
 from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
@@ -148,3 +150,11 @@ async def add_post_points(
                 scheduled_for=moment,
                 source=source,
             )
+
+
+async def add_api_key(sessions: Sessions, name: str = "client") -> str:
+    """A new active API key, stored as `keys create` stores it; returns the key itself."""
+    key = new_key()
+    async with sessions.begin() as session:
+        await ApiKeyRepository(session).create(name, hash_key(key), now=datetime.now(UTC))
+    return key

@@ -1,8 +1,9 @@
 """Schemathesis against the running API: no input gives a 5xx or breaks the API's own schema.
 
 The API runs as it does in production (`python -m services.api`, uvicorn with uvloop and
-httptools) on the test database and Redis prefix; schemathesis's CLI drives it from
-/openapi.json, following the schema's links (create a task, then pause, resume, stop it).
+httptools, API keys required) on the test database and Redis prefix, with a key made by
+`python -m services.api keys create`; schemathesis's CLI drives it from /openapi.json,
+following the schema's links (create a task, then pause, resume, stop it).
 """
 
 import asyncio
@@ -10,6 +11,7 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -35,20 +37,42 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class RunningApi:
+    url: str
+    key: str
+
+
 @pytest.fixture
-async def api_url(settings: Settings, sessions: Sessions, redis: Redis) -> AsyncIterator[str]:
-    """The base URL of a real API process on the test database; stopped after the test."""
+async def api(settings: Settings, sessions: Sessions, redis: Redis) -> AsyncIterator[RunningApi]:
+    """A real API process on the test database, with a key made by `keys create`."""
     port = free_port()
     environment = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "REDIS_PREFIX": settings.redis_prefix,
-        "API_AUTH": "disabled",
+        "API_AUTH": "required",
+        # Thousands of requests in seconds: a real limit would answer most of them with 429.
+        "API_RATE_LIMIT_PER_SECOND": "100000",
+        "API_RATE_LIMIT_BURST": "100000",
         "API_HOST": "127.0.0.1",
         "API_PORT": str(port),
         "LOG_LEVEL": "WARNING",
     }
+    create_key = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.api",
+        "keys",
+        "create",
+        "schemathesis",
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    key, problem = await create_key.communicate()
+    assert create_key.returncode == 0, problem.decode()
     server = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -60,7 +84,7 @@ async def api_url(settings: Settings, sessions: Sessions, redis: Redis) -> Async
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_until_live(url, server)
-        yield url
+        yield RunningApi(url, key.decode().strip())
     finally:
         server.terminate()
         await asyncio.wait_for(server.wait(), timeout=10)
@@ -82,12 +106,15 @@ async def wait_until_live(url: str, server: asyncio.subprocess.Process) -> None:
 
 
 async def test_schemathesis_finds_no_server_error_and_no_schema_break(
-    api_url: str, tmp_path: Path
+    api: RunningApi, tmp_path: Path
 ) -> None:
     run = await asyncio.create_subprocess_exec(
         str(SCHEMATHESIS),
         "run",
-        f"{api_url}/openapi.json",
+        f"{api.url}/openapi.json",
+        # Every request carries the key; the `ignored_auth` check also sends some without it.
+        "--header",
+        f"X-API-Key: {api.key}",
         "--checks",
         "all",
         "--exclude-checks",

@@ -2,12 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from services.api import examples
-from services.api.dependencies import HistoryServiceDep, TaskServiceDep
-from services.api.history_window import HistoryWindowDep
+from services.api.dependencies import TaskServiceDep, history_service
+from services.api.history_window import (
+    DEFAULT_HISTORY_LIMIT,
+    LimitQuery,
+    SinceQuery,
+    UntilQuery,
+    history_window,
+)
 from services.api.responses import JSON, documented, ok
 from services.api.routes.task_actions import add_task_actions, created_task_links, operation_ids
 from shared.models import TaskType
@@ -69,11 +75,15 @@ async def video_history(
             examples=["CxYQJO8xuC6"],
         ),
     ],
-    window: HistoryWindowDep,
-    history: HistoryServiceDep,
+    request: Request,
+    limit: LimitQuery = DEFAULT_HISTORY_LIMIT,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
 ) -> Response:
     """`play_count` is null for posts that are not videos."""
-    return Response(await history.post(post_code, window), media_type=JSON)
+    window = history_window(limit, since, until)
+    body = await history_service(request).post(post_code, window)
+    return Response(body, media_type=JSON)
 
 
 @router.get(

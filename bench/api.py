@@ -1,0 +1,378 @@
+"""API benchmark: history reads of the real `python -m services.api` against a bare FastAPI route.
+
+A profile with 1,000 points of history is seeded in a database and Redis prefix of this run's
+own (removed at the end). Each scenario runs wrk with 64 connections against one uvicorn worker
+(uvloop, httptools), one run at a time:
+
+- cached:   the default view (newest 100 points), answered from Redis;
+- uncached: `?limit=1000`, every point, read from MySQL on each request (never cached);
+- bare:     a FastAPI app with one route returning the same bytes, for each of the two bodies.
+
+The scenarios take turns for a few rounds; each keeps its median. Requests/s and p50/p99
+latency go to bench/RESULTS.md (section "API"), with ratios to the bare route. `make bench-api`;
+`--duration` (seconds per run) and `--rounds` shorten or lengthen it. Needs wrk (installed with
+apt-get when missing and run as root) and the servers of DATABASE_URL / REDIS_URL.
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from shared import migrate
+from shared.db import create_engine, create_session_factory
+from shared.models import Source, TaskType
+from shared.repositories.history import HistoryRepository
+from shared.repositories.tasks import TaskRepository
+from shared.settings import Settings
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## API"
+POINTS = 1000
+USER_ID = 25025320
+BIO = "Experience the world through the eyes of National Geographic photographers."
+CONNECTIONS = 64
+WARM_UP_SECONDS = 2
+HISTORY = "/api/v1/instagram/influencer_monitor/user_history"
+GOALS = {"cached": 0.6, "uncached": 0.25}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One wrk run."""
+
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    body_bytes: int
+
+
+def ensure_wrk() -> str:
+    """The wrk binary, installed from Debian when missing (as root)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        sys.exit("wrk is missing: install it with `sudo apt-get install -y wrk`")
+    print("installing wrk", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"],
+        check=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+    return shutil.which("wrk") or sys.exit("wrk did not install")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@asynccontextmanager
+async def bench_settings() -> AsyncIterator[Settings]:
+    """Settings naming a migrated database and a Redis prefix of this run's own."""
+    base = Settings()
+    run_id = uuid.uuid4().hex[:8]
+    database_url = (
+        make_url(base.database_url)
+        .set(database=f"im_bench_api_{run_id}")
+        .render_as_string(hide_password=False)
+    )
+    settings = base.model_copy(
+        update={"database_url": database_url, "redis_prefix": f"imbench.{run_id}"}
+    )
+    await asyncio.to_thread(migrate.upgrade, database_url)
+    try:
+        yield settings
+    finally:
+        engine = create_engine(settings, pool_size=1)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP DATABASE `{make_url(database_url).database}`"))
+        await engine.dispose()
+        redis = Redis.from_url(settings.redis_url)
+        keys = [key async for key in redis.scan_iter(match=f"{settings.redis_prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+async def seed_profile(settings: Settings) -> None:
+    """One influencer task (interval 1 day, so the cache outlives the run) with its history."""
+    engine = create_engine(settings)
+    start = datetime.now(UTC) - timedelta(hours=POINTS)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            tasks = TaskRepository(session)
+            task = await tasks.create(
+                TaskType.INFLUENCER, "natgeo", interval_seconds=86400, now=start
+            )
+            await tasks.record_success(task.id, now=start, user_id=USER_ID)
+            history = HistoryRepository(session)
+            for n in range(POINTS):
+                moment = start + timedelta(hours=n)
+                await history.add_influencer_point(
+                    user_id=USER_ID,
+                    username="natgeo",
+                    bio=BIO,
+                    follower_count=280_000_000 + n * 37,
+                    following_count=150,
+                    post_count=29_000 + n // 24,
+                    recorded_at=moment,
+                    task_id=task.id,
+                    scheduled_for=moment,
+                    source=Source.LIVE if n % 10 else Source.FALLBACK,
+                )
+    finally:
+        await engine.dispose()
+
+
+@contextmanager
+def server(command: list[str], port: int, environment: dict[str, str]) -> Iterator[str]:
+    """Run one server process until the block ends; yield its base URL once it answers."""
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            if process.poll() is not None:
+                assert process.stderr is not None
+                sys.exit(f"{command} exited: {process.stderr.read().decode()}")
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            sys.exit(f"{command} did not answer within 10 s")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def run_wrk(wrk: str, name: str, url: str, duration: int, *, warm_up: bool) -> Result:
+    """Measure one URL with wrk (after a warm-up run); parse requests/s and p50/p99 latency."""
+    body_bytes = len(httpx.get(url, timeout=30).content)
+    base = [wrk, "--threads", "2", "--connections", str(CONNECTIONS), "--latency"]
+    # The uncached run's slowest answers take over a second: wrk's default 2 s timeout would
+    # count some of them as errors.
+    base += ["--timeout", "30s"]
+    if warm_up:
+        subprocess.run(
+            [*base, "--duration", f"{WARM_UP_SECONDS}s", url], check=True, capture_output=True
+        )
+    output = subprocess.run(
+        [*base, "--duration", f"{duration}s", url], check=True, capture_output=True, text=True
+    ).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        sys.exit(f"{name}: wrk saw errors:\n{output}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    assert rate is not None, output
+    return Result(
+        name=name,
+        requests_per_second=float(rate.group(1)),
+        p50_ms=latency_ms(output, "50%"),
+        p99_ms=latency_ms(output, "99%"),
+        body_bytes=body_bytes,
+    )
+
+
+def latency_ms(output: str, percentile: str) -> float:
+    """A percentile of wrk's latency distribution, in milliseconds."""
+    found = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)\b", output)
+    assert found is not None, output
+    value, unit = found.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def serve_bare(port: int, bodies: Path) -> None:
+    """The baseline: a FastAPI app whose route returns fixed bytes, on the same server stack."""
+    import uvicorn
+    from fastapi import FastAPI
+    from starlette.responses import Response
+
+    app = FastAPI()
+    body_of = {name: (bodies / f"{name}.json").read_bytes() for name in ("cached", "uncached")}
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return Response(b"{}", media_type="application/json")
+
+    @app.get("/bare/{which}")
+    async def bare(which: str) -> Response:
+        return Response(body_of[which], media_type="application/json")
+
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning"
+    )
+
+
+def machine() -> str:
+    """The CPU, core count, Python version and load: what the numbers depend on."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown CPU",
+    )
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average before the run {load}"
+    )
+
+
+def report(results: dict[str, Result], duration: int, rounds: int, machine_line: str) -> str:
+    """The RESULTS.md section of this run."""
+    bare_for = {"cached": "bare-100", "uncached": "bare-1000"}
+    rows = [
+        "| scenario | body | requests/s | p50 | p99 | ratio to bare (req/s) | goal |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in ("bare-100", "cached", "bare-1000", "uncached"):
+        result = results[key]
+        bare = results.get(bare_for.get(key, ""))
+        ratio = (
+            f"{result.requests_per_second / bare.requests_per_second:.2f}"
+            if bare
+            else "1 (baseline)"
+        )
+        goal = f"≥ {GOALS[key]}" if key in GOALS else ""
+        rows.append(
+            f"| {result.name} | {result.body_bytes:,} B | {result.requests_per_second:,.0f} | "
+            f"{result.p50_ms:.2f} ms | {result.p99_ms:.2f} ms | {ratio} | {goal} |"
+        )
+    return "\n".join(
+        [
+            SECTION,
+            "",
+            f"`make bench-api` (`python bench/api.py --duration {duration} --rounds {rounds}`), "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {machine_line}.",
+            f"wrk (2 threads, {CONNECTIONS} connections) on the same machine as the server; "
+            f"{rounds} rounds of {duration} s runs taking the scenarios in turn, each scenario's "
+            "median round shown. One uvicorn worker (uvloop, httptools), `API_AUTH=disabled`, "
+            "INFO logs (one line per request) to /dev/null, MariaDB and Redis local. "
+            "History: one profile with 1,000 points.",
+            "",
+            *rows,
+            "",
+            "- cached: `GET …/user_history/{user_id}`, the default view (newest 100 points) from "
+            "Redis; compared with a bare FastAPI route returning the same bytes.",
+            "- uncached: `GET …/user_history/{user_id}?limit=1000`, all 1,000 points read from "
+            "MySQL and serialised on every request (views other than the default are never "
+            "cached); compared with a bare route returning those bytes.",
+            "",
+        ]
+    )
+
+
+def write_section(section: str) -> None:
+    """Replace this benchmark's section of RESULTS.md (other sections stay as they are)."""
+    text_ = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text_):
+        text_ = pattern.sub(lambda _: section + "\n", text_)
+    else:
+        text_ = text_.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(text_.rstrip("\n") + "\n")
+
+
+async def benchmark(duration: int, rounds: int) -> None:
+    """Seed, measure every scenario, write the results."""
+    wrk = ensure_wrk()
+    machine_line = machine()
+    async with bench_settings() as settings:
+        await seed_profile(settings)
+        runs = await asyncio.to_thread(measure, wrk, settings, duration, rounds)
+    results = {key: median_run(found) for key, found in runs.items()}
+    section = report(results, duration, rounds, machine_line)
+    write_section(section)
+    print(section)
+
+
+def measure(wrk: str, settings: Settings, duration: int, rounds: int) -> dict[str, list[Result]]:
+    """Every scenario's wrk runs, the API and the bare app both up throughout."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_PREFIX": settings.redis_prefix,
+        "API_AUTH": "disabled",
+        "API_HOST": "127.0.0.1",
+        "LOG_LEVEL": "INFO",
+    }
+    api_port, bare_port = free_port(), free_port()
+    api = [sys.executable, "-m", "services.api"]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-api-") as work,
+        server(api, api_port, {**environment, "API_PORT": str(api_port)}) as api_url,
+    ):
+        bodies = Path(work)
+        cached_url = f"{api_url}{HISTORY}/{USER_ID}"
+        uncached_url = f"{cached_url}?limit={POINTS}"
+        for name, url in (("cached", cached_url), ("uncached", uncached_url)):
+            (bodies / f"{name}.json").write_bytes(httpx.get(url, timeout=30).content)
+        bare = [sys.executable, __file__, "serve-bare", str(bare_port), str(bodies)]
+        with server(bare, bare_port, environment) as bare_url:
+            scenarios = {
+                "bare-100": ("bare route, same 100 points", f"{bare_url}/bare/cached"),
+                "cached": ("cached read (100 points)", cached_url),
+                "bare-1000": ("bare route, same 1,000 points", f"{bare_url}/bare/uncached"),
+                "uncached": ("uncached read (1,000 points)", uncached_url),
+            }
+            # Rounds interleave the scenarios, so a neighbour's burst of CPU use spreads over
+            # all of them instead of sinking one; each scenario keeps its median round.
+            runs: dict[str, list[Result]] = {key: [] for key in scenarios}
+            for round_number in range(1, rounds + 1):
+                for key, (name, url) in scenarios.items():
+                    print(f"round {round_number}/{rounds}: {name}", flush=True)
+                    runs[key].append(run_wrk(wrk, name, url, duration, warm_up=round_number == 1))
+    return runs
+
+
+def median_run(runs: list[Result]) -> Result:
+    """The run with the median requests/s (its latencies come with it)."""
+    return sorted(runs, key=lambda run: run.requests_per_second)[len(runs) // 2]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every scenario")
+    sub = parser.add_subparsers(dest="command")
+    bare = sub.add_parser("serve-bare", help=argparse.SUPPRESS)
+    bare.add_argument("port", type=int)
+    bare.add_argument("bodies", type=Path)
+    args = parser.parse_args()
+    if args.command == "serve-bare":
+        serve_bare(args.port, args.bodies)
+    else:
+        asyncio.run(benchmark(args.duration, args.rounds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""`python -m services.api keys create NAME | list | revoke NAME`: manage the API's keys.
+
+`create` prints the new key alone on stdout, once: only its SHA-256 is stored. Exit codes:
+0 done, 1 an invalid name or no key of that name (revoke), 3 the name is taken (create): a
+script can create a key on first start and tell "already there" from a failure.
+"""
+
+import argparse
+import asyncio
+import re
+import sys
+from datetime import datetime
+from typing import TextIO
+
+from services.api.api_keys import hash_key, new_key
+from shared.db import create_engine, create_session_factory
+from shared.models import ApiKey, utcnow
+from shared.repositories.api_keys import ApiKeyNameTaken, ApiKeyRepository
+from shared.settings import Settings
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_NAME_TAKEN = 3
+
+
+def add_keys_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """The `keys` command and its three subcommands."""
+    keys = commands.add_parser("keys", help="manage API keys")
+    actions = keys.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a key and print it (once)")
+    create.add_argument("name", help="who or what the key is for: letters, digits, '.', '_', '-'")
+    actions.add_parser("list", help="list the keys (never the keys themselves)")
+    revoke = actions.add_parser("revoke", help="revoke a key; requests with it are refused at once")
+    revoke.add_argument("name")
+
+
+def run_keys_command(
+    settings: Settings, arguments: argparse.Namespace, out: TextIO | None = None
+) -> int:
+    """Run one `keys` subcommand, printing to `out` (stdout by default); the exit code."""
+    return asyncio.run(_run(settings, arguments, out or sys.stdout))
+
+
+async def _run(settings: Settings, arguments: argparse.Namespace, out: TextIO) -> int:
+    engine = create_engine(settings, pool_size=1)
+    try:
+        async with create_session_factory(engine).begin() as session:
+            keys = ApiKeyRepository(session)
+            if arguments.action == "create":
+                return await _create(keys, arguments.name, out)
+            if arguments.action == "revoke":
+                return await _revoke(keys, arguments.name, out)
+            _print_table(await keys.list_all(), out)
+            return EXIT_OK
+    finally:
+        await engine.dispose()
+
+
+async def _create(keys: ApiKeyRepository, name: str, out: TextIO) -> int:
+    if not NAME_PATTERN.fullmatch(name):
+        print("a key name is 1-100 letters, digits, '.', '_' or '-'", file=sys.stderr)
+        return EXIT_FAILED
+    key = new_key()
+    try:
+        await keys.create(name, hash_key(key), now=utcnow())
+    except ApiKeyNameTaken:
+        print(
+            f"an API key named {name!r} already exists (revoked keys keep their names); "
+            "choose another name",
+            file=sys.stderr,
+        )
+        return EXIT_NAME_TAKEN
+    print(key, file=out)
+    print(f"created API key {name!r}; this is the only time it is shown", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _revoke(keys: ApiKeyRepository, name: str, out: TextIO) -> int:
+    revoked = await keys.revoke(name, now=utcnow())
+    if revoked is None:
+        print(f"there is no API key named {name!r}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"revoked API key {name!r}", file=out)
+    return EXIT_OK
+
+
+def _print_table(keys: list[ApiKey], out: TextIO) -> None:
+    rows = [("NAME", "CREATED", "LAST USED", "REVOKED")]
+    for key in keys:
+        rows.append(
+            (
+                key.name,
+                _when(key.created_at),
+                _when(key.last_used_at) if key.last_used_at else "never",
+                _when(key.revoked_at) if key.revoked_at else "-",
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)), file=out
+        )
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S}Z"

@@ -1,0 +1,181 @@
+"""API keys: every API route wants one, probes and docs do not; revoking takes effect at once."""
+
+import argparse
+import asyncio
+import io
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from structlog.testing import capture_logs
+
+from services.api.keys_command import run_keys_command
+from shared.repositories.api_keys import ApiKeyRepository
+from shared.settings import Settings
+from tests.api.support import (
+    INFLUENCER,
+    POST,
+    Kind,
+    Sessions,
+    add_api_key,
+    assert_error,
+    running_app,
+)
+
+UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+EVERY_PROTECTED_ROUTE: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("POST", f"{INFLUENCER.prefix}/create_monitor_task", {"username": "natgeo", "interval": "1h"}),
+    ("GET", f"{INFLUENCER.prefix}/user_history/natgeo", None),
+    ("GET", f"{INFLUENCER.prefix}/tasks", None),
+    ("POST", f"{INFLUENCER.prefix}/stop_tasks", {"task_ids": [UNKNOWN_ID]}),
+    ("GET", f"{INFLUENCER.prefix}/task_status/{UNKNOWN_ID}", None),
+    ("POST", f"{INFLUENCER.prefix}/pause_task/{UNKNOWN_ID}", None),
+    ("POST", f"{INFLUENCER.prefix}/resume_task/{UNKNOWN_ID}", None),
+    (
+        "POST",
+        f"{POST.prefix}/create_monitor_task",
+        {"post_url": "instagram.com/p/Cx1", "interval": "1h"},
+    ),
+    ("GET", f"{POST.prefix}/video_history/Cx1", None),
+    ("GET", f"{POST.prefix}/tasks", None),
+    ("POST", f"{POST.prefix}/stop_tasks", {"task_ids": [UNKNOWN_ID]}),
+    ("GET", f"{POST.prefix}/task_status/{UNKNOWN_ID}", None),
+    ("POST", f"{POST.prefix}/pause_task/{UNKNOWN_ID}", None),
+    ("POST", f"{POST.prefix}/resume_task/{UNKNOWN_ID}", None),
+]
+
+
+@pytest.fixture
+def auth_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"api_auth": "required"})
+
+
+@pytest.fixture
+async def guarded(auth_settings: Settings, sessions: Sessions) -> AsyncIterator[AsyncClient]:
+    """A client on an app that requires API keys."""
+    async with running_app(auth_settings) as client:
+        yield client
+
+
+def revoke(settings: Settings, name: str) -> int:
+    arguments = argparse.Namespace(command="keys", action="revoke", name=name)
+    return run_keys_command(settings, arguments, io.StringIO())
+
+
+@pytest.mark.parametrize(("method", "path", "body"), EVERY_PROTECTED_ROUTE)
+async def test_every_api_route_refuses_a_request_without_a_key(
+    guarded: AsyncClient, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    response = await guarded.request(method, path, json=body)
+    error = assert_error(response, 401, "missing_api_key")
+    assert "X-API-Key" in error["message"]
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"])
+async def test_probes_metrics_and_docs_stay_open(guarded: AsyncClient, path: str) -> None:
+    assert (await guarded.get(path)).status_code == 200
+
+
+async def test_each_way_of_sending_a_key_on_each_route_family(
+    guarded: AsyncClient, sessions: Sessions, kind: Kind
+) -> None:
+    key = await add_api_key(sessions)
+    tasks = f"{kind.prefix}/tasks"
+
+    assert (await guarded.get(tasks, headers={"X-API-Key": key})).status_code == 200
+    assert (await guarded.get(tasks, headers={"Authorization": f"Bearer {key}"})).status_code == 200
+    for headers in (
+        {"X-API-Key": key + "x"},
+        {"Authorization": "Bearer im_not-a-key"},
+    ):
+        assert_error(await guarded.get(tasks, headers=headers), 401, "invalid_api_key")
+    for headers in ({"Authorization": f"Basic {key}"}, {"X-API-Key": ""}):
+        assert_error(await guarded.get(tasks, headers=headers), 401, "missing_api_key")
+
+
+async def test_a_revoked_key_is_refused_at_once(
+    guarded: AsyncClient, sessions: Sessions, auth_settings: Settings, kind: Kind
+) -> None:
+    key = await add_api_key(sessions, "leaving")
+    kept = await add_api_key(sessions, "staying")
+    tasks = f"{kind.prefix}/tasks"
+    assert (await guarded.get(tasks, headers={"X-API-Key": key})).status_code == 200
+
+    assert await asyncio.to_thread(revoke, auth_settings, "leaving") == 0
+
+    error = assert_error(
+        await guarded.get(tasks, headers={"X-API-Key": key}), 401, "invalid_api_key"
+    )
+    assert "revoked" in error["message"]
+    assert (await guarded.get(tasks, headers={"X-API-Key": kept})).status_code == 200
+
+
+async def test_last_use_is_recorded_without_a_write_per_request(
+    guarded: AsyncClient, sessions: Sessions
+) -> None:
+    key = await add_api_key(sessions, "busy")
+
+    async def last_used() -> object:
+        async with sessions() as session:
+            (found,) = await ApiKeyRepository(session).list_all()
+        return found.last_used_at
+
+    assert await last_used() is None
+    await guarded.get(f"{POST.prefix}/tasks", headers={"X-API-Key": key})
+    first = await last_used()
+    assert first is not None
+    for _ in range(3):
+        await guarded.get(f"{POST.prefix}/tasks", headers={"X-API-Key": key})
+    assert await last_used() == first
+
+
+async def test_keys_are_never_logged(
+    guarded: AsyncClient,
+    sessions: Sessions,
+    auth_settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    out = io.StringIO()
+    created = argparse.Namespace(command="keys", action="create", name="logged")
+    with capture_logs() as logs:
+        assert await asyncio.to_thread(run_keys_command, auth_settings, created, out) == 0
+        key = out.getvalue().strip()
+        listing = io.StringIO()
+        listed = argparse.Namespace(command="keys", action="list")
+        await asyncio.to_thread(run_keys_command, auth_settings, listed, listing)
+        for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}x"}):
+            await guarded.get(f"{INFLUENCER.prefix}/tasks", headers=headers)
+        await asyncio.to_thread(revoke, auth_settings, "logged")
+        await guarded.get(f"{INFLUENCER.prefix}/tasks", headers={"X-API-Key": key})
+
+    assert key.startswith("im_")
+    assert [event["event"] for event in logs].count("api.request") == 3
+    assert key not in repr(logs)
+    assert key not in caplog.text
+    assert key not in listing.getvalue()
+    assert "logged" in listing.getvalue()
+
+
+async def test_the_openapi_document_offers_both_ways_to_send_a_key(
+    guarded: AsyncClient, client: AsyncClient
+) -> None:
+    document = (await guarded.get("/openapi.json")).json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ApiKeyHeader"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": schemes["ApiKeyHeader"]["description"],
+    }
+    assert schemes["BearerKey"]["scheme"] == "bearer"
+    history = document["paths"][f"{INFLUENCER.prefix}/user_history/{{user_id}}"]["get"]
+    assert history["security"] == [{"ApiKeyHeader": []}, {"BearerKey": []}]
+    assert {"401", "429"} <= set(history["responses"])
+    assert "security" not in document["paths"]["/healthz"]["get"]
+
+    open_document = (await client.get("/openapi.json")).json()
+    assert "securitySchemes" not in open_document.get("components", {})
