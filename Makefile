@@ -50,7 +50,7 @@ collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
 .PHONY: bench-api
-bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 3 minutes)
+bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 4 minutes)
 	$(BIN)/python bench/api.py
 
 .PHONY: bench-collector

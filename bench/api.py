@@ -4,9 +4,10 @@ A profile with 1,000 points of history is seeded in a database and Redis prefix 
 own (removed at the end). Each scenario runs wrk with 64 connections against one uvicorn worker
 (uvloop, httptools), one run at a time:
 
-- cached:   the default view (newest 100 points), answered from Redis;
-- uncached: `?limit=1000`, every point, read from MySQL on each request (never cached);
-- bare:     a FastAPI app with one route returning the same bytes, for each of the two bodies.
+- cached:     the default view (newest 100 points), answered from Redis; also with an API key
+              (a second API process with API_AUTH=required), and with the cache bypassed;
+- uncached:   `?limit=1000`, every point, read from MySQL on each request (never cached);
+- bare:       a FastAPI app with one route returning the same bytes, for each of the two bodies.
 
 The scenarios take turns for a few rounds; each keeps its median. Requests/s and p50/p99
 latency go to bench/RESULTS.md (section "API"), with ratios to the bare route. `make bench-api`;
@@ -52,7 +53,6 @@ BIO = "Experience the world through the eyes of National Geographic photographer
 CONNECTIONS = 64
 WARM_UP_SECONDS = 2
 HISTORY = "/api/v1/instagram/influencer_monitor/user_history"
-GOALS = {"cached": 0.6, "uncached": 0.25}
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,17 @@ class Result:
     p50_ms: float
     p99_ms: float
     body_bytes: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One URL to measure, and the bare route it is compared with."""
+
+    name: str
+    url: str
+    headers: tuple[str, ...] = ()
+    baseline: str | None = None
+    goal: float | None = None
 
 
 def ensure_wrk() -> str:
@@ -172,26 +183,34 @@ def server(command: list[str], port: int, environment: dict[str, str]) -> Iterat
         process.wait(timeout=10)
 
 
-def run_wrk(wrk: str, name: str, url: str, duration: int, *, warm_up: bool) -> Result:
-    """Measure one URL with wrk (after a warm-up run); parse requests/s and p50/p99 latency."""
-    body_bytes = len(httpx.get(url, timeout=30).content)
+def run_wrk(wrk: str, scenario: Scenario, duration: int, *, warm_up: bool) -> Result:
+    """Measure one scenario with wrk (after a warm-up run); parse requests/s and p50/p99."""
+    headers = dict(header.split(": ", 1) for header in scenario.headers)
+    body_bytes = len(httpx.get(scenario.url, headers=headers, timeout=30).content)
     base = [wrk, "--threads", "2", "--connections", str(CONNECTIONS), "--latency"]
     # The uncached run's slowest answers take over a second: wrk's default 2 s timeout would
     # count some of them as errors.
     base += ["--timeout", "30s"]
+    for header in scenario.headers:
+        base += ["--header", header]
     if warm_up:
         subprocess.run(
-            [*base, "--duration", f"{WARM_UP_SECONDS}s", url], check=True, capture_output=True
+            [*base, "--duration", f"{WARM_UP_SECONDS}s", scenario.url],
+            check=True,
+            capture_output=True,
         )
     output = subprocess.run(
-        [*base, "--duration", f"{duration}s", url], check=True, capture_output=True, text=True
+        [*base, "--duration", f"{duration}s", scenario.url],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     if "Non-2xx" in output or "Socket errors" in output:
-        sys.exit(f"{name}: wrk saw errors:\n{output}")
+        sys.exit(f"{scenario.name}: wrk saw errors:\n{output}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     assert rate is not None, output
     return Result(
-        name=name,
+        name=scenario.name,
         requests_per_second=float(rate.group(1)),
         p50_ms=latency_ms(output, "50%"),
         p99_ms=latency_ms(output, "99%"),
@@ -246,22 +265,25 @@ def machine() -> str:
     )
 
 
-def report(results: dict[str, Result], duration: int, rounds: int, machine_line: str) -> str:
+def report(
+    scenarios: dict[str, Scenario],
+    results: dict[str, Result],
+    duration: int,
+    rounds: int,
+    machine_line: str,
+) -> str:
     """The RESULTS.md section of this run."""
-    bare_for = {"cached": "bare-100", "uncached": "bare-1000"}
     rows = [
         "| scenario | body | requests/s | p50 | p99 | ratio to bare (req/s) | goal |",
         "|---|---|---|---|---|---|---|",
     ]
-    for key in ("bare-100", "cached", "bare-1000", "uncached"):
+    for key, scenario in scenarios.items():
         result = results[key]
-        bare = results.get(bare_for.get(key, ""))
-        ratio = (
-            f"{result.requests_per_second / bare.requests_per_second:.2f}"
-            if bare
-            else "1 (baseline)"
-        )
-        goal = f"≥ {GOALS[key]}" if key in GOALS else ""
+        ratio = "1 (baseline)"
+        if scenario.baseline:
+            bare = results[scenario.baseline].requests_per_second
+            ratio = f"{result.requests_per_second / bare:.2f}"
+        goal = f"≥ {scenario.goal}" if scenario.goal else ""
         rows.append(
             f"| {result.name} | {result.body_bytes:,} B | {result.requests_per_second:,.0f} | "
             f"{result.p50_ms:.2f} ms | {result.p99_ms:.2f} ms | {ratio} | {goal} |"
@@ -274,17 +296,22 @@ def report(results: dict[str, Result], duration: int, rounds: int, machine_line:
             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. {machine_line}.",
             f"wrk (2 threads, {CONNECTIONS} connections) on the same machine as the server; "
             f"{rounds} rounds of {duration} s runs taking the scenarios in turn, each scenario's "
-            "median round shown. One uvicorn worker (uvloop, httptools), `API_AUTH=disabled`, "
-            "INFO logs (one line per request) to /dev/null, MariaDB and Redis local. "
-            "History: one profile with 1,000 points.",
+            "median round shown. One uvicorn worker (uvloop, httptools), INFO logs (one line "
+            "per request) to /dev/null, MariaDB and Redis local. History: one profile with "
+            "1,000 points. `API_AUTH=disabled` except where a key is sent.",
             "",
             *rows,
             "",
-            "- cached: `GET …/user_history/{user_id}`, the default view (newest 100 points) from "
-            "Redis; compared with a bare FastAPI route returning the same bytes.",
-            "- uncached: `GET …/user_history/{user_id}?limit=1000`, all 1,000 points read from "
-            "MySQL and serialised on every request (views other than the default are never "
-            "cached); compared with a bare route returning those bytes.",
+            "- cached: `GET …/user_history/{user_id}`, the default view (newest 100 points), "
+            "answered from Redis.",
+            "- with an API key: the same, with `API_AUTH=required` (the key is looked up in "
+            "MySQL and its rate limit taken in Redis on every request; limit set out of reach).",
+            "- cache bypassed: the same 100 points, but `since=2000-01-01T00:00:00Z` makes it a "
+            "view that is never cached: what a cache miss of the default view costs.",
+            "- uncached: `?limit=1000`, all 1,000 points read from MySQL and serialised on every "
+            "request.",
+            "- bare: a FastAPI app whose one route returns the same bytes, on the same server "
+            "stack; each API scenario's ratio is to the bare route with its body.",
             "",
         ]
     )
@@ -307,51 +334,85 @@ async def benchmark(duration: int, rounds: int) -> None:
     machine_line = machine()
     async with bench_settings() as settings:
         await seed_profile(settings)
-        runs = await asyncio.to_thread(measure, wrk, settings, duration, rounds)
+        scenarios, runs = await asyncio.to_thread(measure, wrk, settings, duration, rounds)
     results = {key: median_run(found) for key, found in runs.items()}
-    section = report(results, duration, rounds, machine_line)
+    section = report(scenarios, results, duration, rounds, machine_line)
     write_section(section)
     print(section)
 
 
-def measure(wrk: str, settings: Settings, duration: int, rounds: int) -> dict[str, list[Result]]:
-    """Every scenario's wrk runs, the API and the bare app both up throughout."""
+def measure(
+    wrk: str, settings: Settings, duration: int, rounds: int
+) -> tuple[dict[str, Scenario], dict[str, list[Result]]]:
+    """Every scenario's wrk runs; the two API processes and the bare app stay up throughout."""
     environment = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "REDIS_PREFIX": settings.redis_prefix,
-        "API_AUTH": "disabled",
         "API_HOST": "127.0.0.1",
         "LOG_LEVEL": "INFO",
     }
-    api_port, bare_port = free_port(), free_port()
+    keyed = {
+        **environment,
+        "API_AUTH": "required",
+        "API_RATE_LIMIT_PER_SECOND": "1000000",
+        "API_RATE_LIMIT_BURST": "1000000",
+    }
     api = [sys.executable, "-m", "services.api"]
+    key = subprocess.run(
+        [*api, "keys", "create", "bench"], env=keyed, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    open_port, keyed_port, bare_port = free_port(), free_port(), free_port()
     with (
         tempfile.TemporaryDirectory(prefix="bench-api-") as work,
-        server(api, api_port, {**environment, "API_PORT": str(api_port)}) as api_url,
+        server(
+            api, open_port, {**environment, "API_AUTH": "disabled", "API_PORT": str(open_port)}
+        ) as open_url,
+        server(api, keyed_port, {**keyed, "API_PORT": str(keyed_port)}) as keyed_url,
     ):
         bodies = Path(work)
-        cached_url = f"{api_url}{HISTORY}/{USER_ID}"
-        uncached_url = f"{cached_url}?limit={POINTS}"
-        for name, url in (("cached", cached_url), ("uncached", uncached_url)):
-            (bodies / f"{name}.json").write_bytes(httpx.get(url, timeout=30).content)
+        history = f"{HISTORY}/{USER_ID}"
+        for name, query in (("cached", ""), ("uncached", f"?limit={POINTS}")):
+            body = httpx.get(f"{open_url}{history}{query}", timeout=30).content
+            (bodies / f"{name}.json").write_bytes(body)
         bare = [sys.executable, __file__, "serve-bare", str(bare_port), str(bodies)]
         with server(bare, bare_port, environment) as bare_url:
             scenarios = {
-                "bare-100": ("bare route, same 100 points", f"{bare_url}/bare/cached"),
-                "cached": ("cached read (100 points)", cached_url),
-                "bare-1000": ("bare route, same 1,000 points", f"{bare_url}/bare/uncached"),
-                "uncached": ("uncached read (1,000 points)", uncached_url),
+                "bare-100": Scenario("bare route, 100-point body", f"{bare_url}/bare/cached"),
+                "cached": Scenario(
+                    "cached read (100 points)",
+                    f"{open_url}{history}",
+                    baseline="bare-100",
+                    goal=0.6,
+                ),
+                "cached-key": Scenario(
+                    "cached read with an API key",
+                    f"{keyed_url}{history}",
+                    headers=(f"X-API-Key: {key}",),
+                    baseline="bare-100",
+                ),
+                "bypassed": Scenario(
+                    "cache bypassed (same 100 points)",
+                    f"{open_url}{history}?since=2000-01-01T00:00:00Z",
+                    baseline="bare-100",
+                ),
+                "bare-1000": Scenario("bare route, 1,000-point body", f"{bare_url}/bare/uncached"),
+                "uncached": Scenario(
+                    "uncached read (1,000 points)",
+                    f"{open_url}{history}?limit={POINTS}",
+                    baseline="bare-1000",
+                    goal=0.25,
+                ),
             }
             # Rounds interleave the scenarios, so a neighbour's burst of CPU use spreads over
             # all of them instead of sinking one; each scenario keeps its median round.
-            runs: dict[str, list[Result]] = {key: [] for key in scenarios}
+            runs: dict[str, list[Result]] = {name: [] for name in scenarios}
             for round_number in range(1, rounds + 1):
-                for key, (name, url) in scenarios.items():
-                    print(f"round {round_number}/{rounds}: {name}", flush=True)
-                    runs[key].append(run_wrk(wrk, name, url, duration, warm_up=round_number == 1))
-    return runs
+                for name, scenario in scenarios.items():
+                    print(f"round {round_number}/{rounds}: {scenario.name}", flush=True)
+                    runs[name].append(run_wrk(wrk, scenario, duration, warm_up=round_number == 1))
+    return scenarios, runs
 
 
 def median_run(runs: list[Result]) -> Result:

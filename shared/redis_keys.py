@@ -52,3 +52,7 @@ class RedisKeys:
     def api_rate_limit(self, key_id: str) -> str:
         """The request budget of one API key."""
         return f"{self.prefix}:api:ratelimit:{key_id}"
+
+    def api_key_checked(self, key_id: str) -> str:
+        """Set for a while after an API key was found active in MySQL; revoking deletes it."""
+        return f"{self.prefix}:api:checked:{key_id}"

@@ -1,9 +1,8 @@
-"""API keys: how they are made and hashed, and how a request's key is checked."""
+"""API keys: how they are made and hashed, and how one is checked against MySQL."""
 
 import hashlib
 import hmac
 import secrets
-import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,9 +13,6 @@ from shared.repositories.api_keys import ApiKeyRepository
 # Marks the token as ours in a leaked-secret scan; 32 random bytes make guessing hopeless,
 # which is also why a fast hash is enough to store it.
 KEY_PREFIX = "im_"
-# last_used_at is a hint for humans ("is this key still in use?"): writing it on every request
-# would double the database work of a cached read.
-LAST_USED_RESOLUTION_SECONDS = 60.0
 
 
 def new_key() -> str:
@@ -29,16 +25,19 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def invalid_key() -> Unauthorized:
+    """The answer to a key that is not (or no longer) active."""
+    return Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
+
+
 class ApiKeyChecker:
-    """Checks keys against the database on every request, so a revocation counts at once."""
+    """Finds a key by its hash in MySQL and refuses it unless it is active."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
-        self._recorded_at: dict[int, float] = {}
 
-    async def check(self, key: str) -> int:
-        """The id of this active key; raise Unauthorized for an unknown or revoked one."""
-        key_hash = hash_key(key)
+    async def check(self, key_hash: str, *, record_use: bool) -> None:
+        """Raise Unauthorized for an unknown or revoked key; else note its use if asked to."""
         async with self.sessions() as session:
             keys = ApiKeyRepository(session)
             found = await keys.get_by_hash(key_hash)
@@ -47,16 +46,7 @@ class ApiKeyChecker:
                 or not hmac.compare_digest(found.key_hash, key_hash)
                 or found.revoked_at is not None
             ):
-                raise Unauthorized("The API key is unknown or revoked.", code="invalid_api_key")
-            if self._record_due(found.id):
+                raise invalid_key()
+            if record_use:
                 await keys.record_use(found.id, now=utcnow())
                 await session.commit()
-            return found.id
-
-    def _record_due(self, key_id: int) -> bool:
-        now = time.monotonic()
-        last = self._recorded_at.get(key_id)
-        if last is not None and now - last < LAST_USED_RESOLUTION_SECONDS:
-            return False
-        self._recorded_at[key_id] = now
-        return True

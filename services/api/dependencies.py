@@ -57,12 +57,10 @@ async def get_task_service(session: SessionDep, runtime: RuntimeDep) -> TaskServ
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 
 
+# Called by the history routes rather than injected: they are the hot path, and each dependency
+# FastAPI resolves costs about as much as the Redis read of a cache hit.
 def history_service(request: Request) -> HistoryService:
-    """The history service of this request; reads open a session only on a cache miss.
-
-    Called by the history routes rather than injected: they are the hot path, and each
-    dependency FastAPI resolves costs about as much as the Redis read of a cache hit.
-    """
+    """The history service of this request; reads open a session only on a cache miss."""
     runtime = runtime_of(request)
     return HistoryService(
         runtime.sessions, HistoryCache(runtime.redis, runtime.metrics), runtime.keys

@@ -50,11 +50,12 @@ async def _app_error(request: Request, error: AppError) -> Response:
 
 async def _validation_error(request: Request, error: RequestValidationError) -> Response:
     problems = [_problem(raw) for raw in error.errors()]
-    if any(problem["type"] == "json_invalid" for problem in problems):
+    unparsable = [problem for problem in problems if problem["type"] == "json_invalid"]
+    if unparsable:
         return error_response(
             400,
             "invalid_json",
-            f"The request body is not valid JSON ({problems[0]['message']}); "
+            f"The request body is not valid JSON ({unparsable[0]['message']}); "
             "send a JSON object with Content-Type: application/json.",
         )
     if any(problem["field"] == "" for problem in problems) and not _sent_json(request):

@@ -9,12 +9,19 @@ import argparse
 import asyncio
 import re
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TextIO
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from services.api.api_keys import hash_key, new_key
+from services.api.rate_limit import CHECKED_TTL_SECONDS
 from shared.db import create_engine, create_session_factory
 from shared.models import ApiKey, utcnow
+from shared.redis_keys import RedisKeys
 from shared.repositories.api_keys import ApiKeyNameTaken, ApiKeyRepository
 from shared.settings import Settings
 
@@ -43,27 +50,34 @@ def run_keys_command(
 
 
 async def _run(settings: Settings, arguments: argparse.Namespace, out: TextIO) -> int:
+    if arguments.action == "create":
+        return await _create(settings, arguments.name, out)
+    if arguments.action == "revoke":
+        return await _revoke(settings, arguments.name, out)
+    async with _api_keys(settings) as keys:
+        _print_table(await keys.list_all(), out)
+    return EXIT_OK
+
+
+@asynccontextmanager
+async def _api_keys(settings: Settings) -> AsyncIterator[ApiKeyRepository]:
+    """The key table, in one transaction committed at the end of the block."""
     engine = create_engine(settings, pool_size=1)
     try:
         async with create_session_factory(engine).begin() as session:
-            keys = ApiKeyRepository(session)
-            if arguments.action == "create":
-                return await _create(keys, arguments.name, out)
-            if arguments.action == "revoke":
-                return await _revoke(keys, arguments.name, out)
-            _print_table(await keys.list_all(), out)
-            return EXIT_OK
+            yield ApiKeyRepository(session)
     finally:
         await engine.dispose()
 
 
-async def _create(keys: ApiKeyRepository, name: str, out: TextIO) -> int:
+async def _create(settings: Settings, name: str, out: TextIO) -> int:
     if not NAME_PATTERN.fullmatch(name):
         print("a key name is 1-100 letters, digits, '.', '_' or '-'", file=sys.stderr)
         return EXIT_FAILED
     key = new_key()
     try:
-        await keys.create(name, hash_key(key), now=utcnow())
+        async with _api_keys(settings) as keys:
+            await keys.create(name, hash_key(key), now=utcnow())
     except ApiKeyNameTaken:
         print(
             f"an API key named {name!r} already exists (revoked keys keep their names); "
@@ -71,16 +85,30 @@ async def _create(keys: ApiKeyRepository, name: str, out: TextIO) -> int:
             file=sys.stderr,
         )
         return EXIT_NAME_TAKEN
+    # Printed once committed, so a key that was shown always works.
     print(key, file=out)
     print(f"created API key {name!r}; this is the only time it is shown", file=sys.stderr)
     return EXIT_OK
 
 
-async def _revoke(keys: ApiKeyRepository, name: str, out: TextIO) -> int:
-    revoked = await keys.revoke(name, now=utcnow())
+async def _revoke(settings: Settings, name: str, out: TextIO) -> int:
+    async with _api_keys(settings) as keys:
+        revoked = await keys.revoke(name, now=utcnow())
     if revoked is None:
         print(f"there is no API key named {name!r}", file=sys.stderr)
         return EXIT_FAILED
+    # Committed: MySQL now refuses the key. The API also trusts a key MySQL accepted lately,
+    # for CHECKED_TTL_SECONDS; deleting that mark makes the revocation count at once.
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        await redis.delete(RedisKeys(settings.redis_prefix).api_key_checked(revoked.key_hash))
+    except RedisError:
+        print(
+            f"Redis did not answer: the key may keep working for up to {CHECKED_TTL_SECONDS} s",
+            file=sys.stderr,
+        )
+    finally:
+        await redis.aclose()
     print(f"revoked API key {name!r}", file=out)
     return EXIT_OK
 

@@ -36,8 +36,8 @@ class PauseFlags:
             raise _unavailable(error) from error
 
     async def clear_if_possible(self, task_ids: Sequence[str]) -> None:
-        """Remove the flags, or log that they stay: a stopped task is skipped by its status,
-        and creating it again clears its flag."""
+        """Remove the flags, or log that they stay (for stopped tasks, which need none)."""
+        # A stopped task is skipped for its status alone, and creating it again clears its flag.
         try:
             await self.clear(task_ids)
         except ServiceUnavailable:

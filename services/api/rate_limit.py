@@ -1,25 +1,33 @@
-"""Per-key rate limiting: a token bucket in Redis, shared by every API replica."""
+"""The Redis side of an API key: whether it was recently found active, and its token bucket.
+
+One script call per request answers both, so a request with a known key never touches MySQL.
+Keys are named by the key's SHA-256 (never the key itself), which the request can compute.
+"""
 
 import math
 from dataclasses import dataclass
 
-import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from shared.redis_keys import RedisKeys
 
-log = structlog.get_logger()
+# How long a key found active in MySQL is trusted without asking again. Revoking through
+# `keys revoke` deletes the mark at once; this only bounds a revocation made behind its back.
+CHECKED_TTL_SECONDS = 60
 
-# One atomic step of a token bucket. The clock is Redis's own, so replicas whose clocks
-# disagree still share one budget. Returns {allowed (1/0), tokens left (as text, Lua numbers
-# would be truncated to integers), milliseconds until one token is back}.
+# KEYS: the key's "checked" mark, its bucket. Without the mark it answers {-1} and takes
+# nothing. Otherwise one step of a token bucket on Redis's own clock (replicas whose clocks
+# disagree still share one budget): {allowed (1/0), tokens left (as text: Lua would truncate a
+# number to an integer), milliseconds until one token is back}.
 BUCKET_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {-1, '0', 0}
+end
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = clock[1] * 1000 + clock[2] / 1000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local state = redis.call('HMGET', KEYS[2], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
@@ -31,10 +39,11 @@ if tokens >= 1 then
 else
   wait_ms = math.ceil((1 - tokens) * 1000 / rate)
 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+redis.call('HSET', KEYS[2], 'tokens', tokens, 'at', now)
+redis.call('PEXPIRE', KEYS[2], math.ceil(burst * 1000 / rate) + 1000)
 return {allowed, tostring(tokens), wait_ms}
 """
+UNCHECKED = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +66,25 @@ class RateDecision:
 
 
 class RateLimiter:
-    """Takes one token per request from the bucket of the key that made it."""
+    """Takes one token per request from its key's bucket, once the key is known to be active.
+
+    Redis errors propagate: the caller decides what a request does without Redis.
+    """
 
     def __init__(self, redis: "Redis", keys: RedisKeys, *, per_second: float, burst: int) -> None:
+        self.redis = redis
         self.script = redis.register_script(BUCKET_SCRIPT)
         self.keys = keys
         self.per_second = per_second
         self.burst = burst
 
-    async def take(self, key_id: int) -> RateDecision | None:
-        """The decision for one request; None when Redis does not answer (the request goes on)."""
-        try:
-            allowed, tokens_text, wait_ms = await self.script(
-                keys=[self.keys.api_rate_limit(str(key_id))], args=[self.per_second, self.burst]
-            )
-        except RedisError as error:
-            log.warning("api.rate_limit_unavailable", error=repr(error))
+    async def take(self, key_hash: str) -> RateDecision | None:
+        """The decision for one request; None when the key was not checked lately."""
+        allowed, tokens_text, wait_ms = await self.script(
+            keys=[self.keys.api_key_checked(key_hash), self.keys.api_rate_limit(key_hash)],
+            args=[self.per_second, self.burst],
+        )
+        if int(allowed) == UNCHECKED:
             return None
         tokens = float(tokens_text)
         return RateDecision(
@@ -82,3 +94,7 @@ class RateLimiter:
             reset_seconds=math.ceil((self.burst - tokens) / self.per_second),
             retry_after_seconds=max(1, math.ceil(int(wait_ms) / 1000)),
         )
+
+    async def mark_checked(self, key_hash: str) -> None:
+        """Remember for a while that this key was found active in MySQL."""
+        await self.redis.set(self.keys.api_key_checked(key_hash), b"1", ex=CHECKED_TTL_SECONDS)

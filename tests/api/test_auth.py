@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from services.api.keys_command import run_keys_command
+from shared.redis_keys import RedisKeys
 from shared.repositories.api_keys import ApiKeyRepository
 from shared.settings import Settings
 from tests.api.support import (
+    DEAD_DATABASE_URL,
     INFLUENCER,
     POST,
     Kind,
@@ -179,3 +182,22 @@ async def test_the_openapi_document_offers_both_ways_to_send_a_key(
 
     open_document = (await client.get("/openapi.json")).json()
     assert "securitySchemes" not in open_document.get("components", {})
+
+
+async def test_a_key_checked_lately_needs_no_mysql(
+    auth_settings: Settings, sessions: Sessions, redis: Redis, keys: RedisKeys
+) -> None:
+    key = await add_api_key(sessions)
+    cached = b'{"status_code":200,"success":true,"data":{"username":"natgeo","history":[]}}'
+    await redis.set(keys.influencer_history(42), cached)
+    history = f"{INFLUENCER.prefix}/user_history/42"
+    async with running_app(auth_settings) as client:
+        assert (await client.get(history, headers={"X-API-Key": key})).status_code == 200
+
+    no_mysql = auth_settings.model_copy(update={"database_url": DEAD_DATABASE_URL})
+    async with running_app(no_mysql) as client:
+        known = await client.get(history, headers={"X-API-Key": key})
+        unknown = await client.get(history, headers={"X-API-Key": "im_unknown"})
+
+    assert (known.status_code, known.content) == (200, cached)
+    assert_error(unknown, 503, "database_unavailable")
