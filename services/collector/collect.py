@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 import structlog
 from redis.asyncio import Redis
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.collector.breaker import Admission, CircuitBreaker
@@ -18,9 +20,9 @@ from services.collector.payloads import PostSnapshot, ProfileSnapshot, merge_pos
 from services.collector.rate_limiter import RateLimited
 from services.collector.tikhub import Fetched, TikHubClient
 from services.collector.tikhub_errors import ErrorKind, TikHubError
+from services.collector.writer import SlotRecord, SlotWriter
 from shared.models import Source, Task, TaskStatus, TaskType, utcnow
 from shared.redis_keys import RedisKeys
-from shared.repositories.history import HistoryRepository
 from shared.repositories.tasks import TaskRepository
 
 log = structlog.get_logger()
@@ -28,6 +30,9 @@ log = structlog.get_logger()
 # A deferred slot is given up (fallback row or recorded failure) once the next slot is due,
 # and at the latest after this long, well inside arq's one-day job expiry.
 MAX_DEFERRAL = timedelta(hours=1)
+# Connection-level database failures, worth waiting out (unlike a bug in a statement).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
+DATABASE_RETRY_SECONDS = 5.0
 # The fallback payload outlives a few failed slots, not more: older numbers are too stale.
 FALLBACK_TTL_INTERVALS = 3
 
@@ -60,6 +65,7 @@ class Collector:
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     keys: RedisKeys
+    writer: SlotWriter
     tikhub: TikHubClient
     breaker: CircuitBreaker
     metrics: CollectorMetrics
@@ -71,7 +77,16 @@ class Collector:
         with structlog.contextvars.bound_contextvars(
             task_id=task_id, scheduled_for=scheduled_for.isoformat(), job_try=job_try
         ):
-            outcome = await self._collect(task_id, scheduled_for, job_try=job_try)
+            try:
+                outcome = await self._collect(task_id, scheduled_for, job_try=job_try)
+            except DATABASE_UNAVAILABLE as error:
+                # MySQL restarting or failing over: the slot is collected once it is back,
+                # rather than failed and lost.
+                if job_try >= self.max_tries or utcnow() > scheduled_for + MAX_DEFERRAL:
+                    raise
+                self.metrics.deferrals.labels("database").inc()
+                log.warning("collector.database_unavailable", error=repr(error))
+                raise Deferred("database", DATABASE_RETRY_SECONDS, repr(error)) from error
         self.metrics.collections.labels(outcome).inc()
         return outcome
 
@@ -170,17 +185,19 @@ class Collector:
         snapshot = fetched.snapshot
         user_id = snapshot.user_id if isinstance(snapshot, ProfileSnapshot) else None
         post_id = snapshot.post_id if isinstance(snapshot, PostSnapshot) else None
-        async with self.sessions.begin() as session:
-            inserted = await _write_point(session, task, slot, snapshot, Source.LIVE, now)
-            await TaskRepository(session).record_success(
-                task.id, now=now, user_id=user_id, post_id=post_id
+        await self.writer.write(
+            SlotRecord(
+                task_id=task.id,
+                task_type=task.task_type,
+                row=_history_row(task, slot, snapshot, Source.LIVE, now),
+                now=now,
+                user_id=user_id if user_id != task.user_id else None,
+                post_id=post_id if post_id != task.post_id else None,
             )
+        )
         await self._invalidate(task, user_id or task.user_id)
         log.info(
-            "collector.collected",
-            source=Source.LIVE,
-            inserted=inserted,
-            tikhub_request_ids=list(fetched.request_ids),
+            "collector.collected", source=Source.LIVE, tikhub_request_ids=list(fetched.request_ids)
         )
         return Outcome.LIVE
 
@@ -189,17 +206,16 @@ class Collector:
     ) -> Outcome:
         now = utcnow()
         snapshot = await self._fallback_snapshot(task) if use_fallback else None
-        inserted = False
-        async with self.sessions.begin() as session:
-            if snapshot is not None:
-                inserted = await _write_point(session, task, slot, snapshot, Source.FALLBACK, now)
-            await TaskRepository(session).record_failure(task.id, now=now, error=error)
+        row = None if snapshot is None else _history_row(task, slot, snapshot, Source.FALLBACK, now)
+        await self.writer.write(
+            SlotRecord(task_id=task.id, task_type=task.task_type, row=row, now=now, error=error)
+        )
         if snapshot is None:
             log.warning("collector.failed", error=error)
             return Outcome.FAILED
         user_id = snapshot.user_id if isinstance(snapshot, ProfileSnapshot) else None
         await self._invalidate(task, user_id or task.user_id)
-        log.info("collector.collected", source=Source.FALLBACK, inserted=inserted, error=error)
+        log.info("collector.collected", source=Source.FALLBACK, error=error)
         return Outcome.FALLBACK
 
     async def _fallback_snapshot(self, task: Task) -> Snapshot | None:
@@ -223,32 +239,26 @@ class Collector:
             await self.redis.delete(self.keys.influencer_history(user_id))
 
 
-async def _write_point(
-    session: AsyncSession,
-    task: Task,
-    slot: datetime,
-    snapshot: Snapshot,
-    source: Source,
-    now: datetime,
-) -> bool:
-    history = HistoryRepository(session)
+def _history_row(
+    task: Task, slot: datetime, snapshot: Snapshot, source: Source, now: datetime
+) -> dict[str, Any]:
     common = {"task_id": task.id, "scheduled_for": slot, "recorded_at": now, "source": source}
     if isinstance(snapshot, ProfileSnapshot):
-        return await history.add_influencer_point(
-            user_id=snapshot.user_id or task.user_id,
-            username=task.target,
-            bio=snapshot.bio,
-            follower_count=snapshot.follower_count,
-            following_count=snapshot.following_count,
-            post_count=snapshot.post_count,
+        return {
+            "user_id": snapshot.user_id or task.user_id,
+            "username": task.target,
+            "bio": snapshot.bio,
+            "follower_count": snapshot.follower_count,
+            "following_count": snapshot.following_count,
+            "post_count": snapshot.post_count,
             **common,
-        )
-    return await history.add_post_point(
-        post_code=task.target,
-        post_id=snapshot.post_id or task.post_id,
-        like_count=snapshot.like_count,
-        comment_count=snapshot.comment_count,
+        }
+    return {
+        "post_code": task.target,
+        "post_id": snapshot.post_id or task.post_id,
+        "like_count": snapshot.like_count,
+        "comment_count": snapshot.comment_count,
         # Instagram counts plays only for videos; anything else reads as "no play count".
-        play_count=None if snapshot.is_video is False else snapshot.play_count,
+        "play_count": None if snapshot.is_video is False else snapshot.play_count,
         **common,
-    )
+    }

@@ -28,7 +28,7 @@ class CollectorMetrics:
         )
         self.deferrals = Counter(
             "collector_deferrals",
-            "Jobs put back on the queue for later, by reason (rate_limit or breaker).",
+            "Jobs put back on the queue for later, by reason (rate_limit, breaker, database).",
             ["reason"],
             registry=registry,
         )

@@ -27,6 +27,7 @@ from services.collector.connections import TikHubConnections
 from services.collector.metrics import CollectorMetrics
 from services.collector.rate_limiter import RateLimiter
 from services.collector.tikhub import TikHubClient
+from services.collector.writer import SlotWriter
 from shared.db import create_engine, create_session_factory
 from shared.jobs import COLLECT_FUNCTION
 from shared.redis_keys import RedisKeys
@@ -98,6 +99,7 @@ def build_collector(
     job_timeout = settings.collector_job_timeout_seconds
     return Collector(
         sessions=sessions,
+        writer=SlotWriter(sessions),
         redis=redis,
         keys=keys,
         tikhub=tikhub,

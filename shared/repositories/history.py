@@ -1,9 +1,10 @@
 """Writes and reads of the two metric history tables."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Insert, Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -28,6 +29,14 @@ POST_POINT_COLUMNS = (
 )
 
 
+def _insert_ignoring_duplicates(model: HistoryModel) -> Insert:
+    # IGNORE turns the duplicate (task_id, scheduled_for) into "0 rows" instead of an error
+    # that would abort the caller's unit of work; every value is typed, so nothing else it
+    # could silence applies. A Core insert with separate parameters compiles once and skips the
+    # ORM's bulk-insert path: a third less CPU on the collector's hot path.
+    return insert(cast(Table, model.__table__)).prefix_with("IGNORE")
+
+
 class HistoryRepository:
     """History queries; the caller commits."""
 
@@ -41,6 +50,16 @@ class HistoryRepository:
     async def add_post_point(self, **values: Any) -> bool:
         """Store a post's counts for a slot; False when that slot already has a row."""
         return await self._insert_once(PostMetricsHistory, values)
+
+    async def add_influencer_points(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store many slots' profile counts at once; a slot that already has a row keeps it."""
+        if rows:
+            await self.session.execute(_insert_ignoring_duplicates(InfluencerMetricsHistory), rows)
+
+    async def add_post_points(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store many slots' post counts at once; a slot that already has a row keeps it."""
+        if rows:
+            await self.session.execute(_insert_ignoring_duplicates(PostMetricsHistory), rows)
 
     async def influencer_points(
         self,
@@ -79,12 +98,7 @@ class HistoryRepository:
         )
 
     async def _insert_once(self, model: HistoryModel, values: dict[str, Any]) -> bool:
-        # IGNORE turns the duplicate (task_id, scheduled_for) into "0 rows" instead of an error
-        # that would abort the caller's unit of work; every value is typed, so nothing else
-        # it could silence applies. A Core insert with separate parameters compiles once and
-        # skips the ORM's bulk-insert path: a third less CPU on the collector's hot path.
-        statement = insert(cast(Table, model.__table__)).prefix_with("IGNORE")
-        result = await self.session.execute(statement, values)
+        result = await self.session.execute(_insert_ignoring_duplicates(model), values)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def _newest_first(

@@ -197,12 +197,7 @@ class TaskRepository:
         post_id: str | None = None,
     ) -> None:
         """Note a good fetch: reset the failure count, remember the target's Instagram id."""
-        values: dict[str, object] = {
-            "last_run_at": now,
-            "last_success_at": now,
-            "consecutive_failures": 0,
-            "last_error": None,
-        }
+        values = _success_values(now)
         if user_id is not None:
             values["user_id"] = user_id
         if post_id is not None:
@@ -211,6 +206,17 @@ class TaskRepository:
             update(Task)
             .where(Task.id == task_id)
             .values(values)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def record_successes(self, task_ids: Sequence[str], *, now: datetime) -> None:
+        """Note a good fetch for many tasks in one statement (their ids already known)."""
+        if not task_ids:
+            return
+        await self.session.execute(
+            update(Task)
+            .where(Task.id.in_(task_ids))
+            .values(_success_values(now))
             .execution_options(synchronize_session=False)
         )
 
@@ -226,3 +232,12 @@ class TaskRepository:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+def _success_values(now: datetime) -> dict[str, object]:
+    return {
+        "last_run_at": now,
+        "last_success_at": now,
+        "consecutive_failures": 0,
+        "last_error": None,
+    }

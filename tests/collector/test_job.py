@@ -8,10 +8,13 @@ from arq.connections import ArqRedis
 from arq.worker import Retry, Worker
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
+from sqlalchemy.exc import OperationalError
 
 from services.collector.collect import Collector, Deferred, Outcome
+from services.collector.connections import TikHubConnections
 from services.collector.metrics import CollectorMetrics
-from services.collector.worker import WorkerSettings, collect, worker_options
+from services.collector.worker import WorkerSettings, build_collector, collect, worker_options
+from shared.db import create_engine, create_session_factory
 from shared.jobs import COLLECT_FUNCTION, collect_job_id
 from shared.models import Source, TaskStatus, TaskType, utcnow
 from shared.redis_keys import RedisKeys
@@ -217,3 +220,30 @@ async def test_jobs_from_the_queue_are_run_by_the_worker_once_per_slot(
     assert len(await influencer_rows(sessions)) == 1
     assert len(await post_rows(sessions)) == 1
     assert await redis.exists(options["health_check_key"]) == 0  # removed on a clean stop
+
+
+async def test_an_unreachable_database_defers_the_job_instead_of_losing_the_slot(
+    collector_settings: Settings,
+    redis: Redis,
+    tikhub: respx.MockRouter,
+    metrics: CollectorMetrics,
+) -> None:
+    nowhere = collector_settings.model_copy(
+        update={"database_url": "mysql+asyncmy://root@127.0.0.1:1/instagram_monitor"}
+    )
+    engine = create_engine(nowhere)
+    http = TikHubConnections(nowhere.tikhub_base_url, "key", timeout_seconds=5, max_connections=10)
+    collector = build_collector(
+        nowhere, redis=redis, sessions=create_session_factory(engine), http=http, metrics=metrics
+    )
+    try:
+        with pytest.raises(Deferred) as deferred:
+            await collector.collect("some-task", slot_now(), job_try=1)
+        assert deferred.value.reason == "database"
+
+        # An hour later the slot is not worth waiting for any more: the job fails.
+        with pytest.raises(OperationalError):
+            await collector.collect("some-task", slot_now() - timedelta(hours=2), job_try=1)
+    finally:
+        await http.aclose()
+        await engine.dispose()

@@ -1,0 +1,128 @@
+"""Group commit: the history rows and task updates of many jobs in one transaction.
+
+A collection's database work is small (one row, one task update), but a transaction of its own
+per job (pool checkout with a ping, two statements, a commit) cost a third of the collector's
+CPU. Jobs therefore hand their writes to the process's SlotWriter, which commits whatever
+arrived within a short window together. Each job still waits for its own write to be committed
+before it goes on (to delete the API's cached history), so nothing is acknowledged early.
+"""
+
+import asyncio
+import contextvars
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.models import TaskType
+from shared.repositories.history import HistoryRepository
+from shared.repositories.tasks import TaskRepository
+
+log = structlog.get_logger()
+
+# How long the first write waits for others to share its commit: short next to a TikHub call
+# (100 ms to seconds); at 300 collections/s it gathers about six. Measured: 2.4 ms of CPU per
+# collection instead of 3.5 ms with a transaction per job.
+BATCH_WINDOW_SECONDS = 0.02
+# The most records one transaction takes; more wait for the next.
+MAX_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """What one job writes: its history row, if any, and what its task should remember."""
+
+    task_id: str
+    task_type: TaskType
+    row: dict[str, Any] | None
+    now: datetime
+    # None for a good fetch; otherwise why the slot was not collected.
+    error: str | None = None
+    # Instagram ids the fetch learned, only when they differ from the task's.
+    user_id: int | None = None
+    post_id: str | None = None
+
+
+Pending = tuple[SlotRecord, "asyncio.Future[None]"]
+
+
+class SlotWriter:
+    """Commits jobs' records, many to a transaction when they arrive together."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self._pending: list[Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def write(self, record: SlotRecord) -> None:
+        """Return once `record` is committed; raise what its commit raised."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((record, future))
+        if self._flusher is None or self._flusher.done():
+            # A context of its own: the job's bound log fields (its task id) are not the batch's.
+            self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(BATCH_WINDOW_SECONDS)
+            batch = self._pending[:MAX_BATCH]
+            del self._pending[:MAX_BATCH]
+            await self._commit_or_split(batch)
+
+    async def _commit_or_split(self, batch: list[Pending]) -> None:
+        try:
+            await self._commit([record for record, _ in batch])
+        except Exception as error:
+            if len(batch) == 1:
+                _settle(batch[0][1], error)
+                return
+            # One bad record, or a deadlock with another process, must not fail the others:
+            # each is tried again on its own.
+            log.warning("collector.batch_write_failed", records=len(batch), error=repr(error))
+            for pending in batch:
+                await self._commit_or_split([pending])
+            return
+        for _, future in batch:
+            _settle(future, None)
+
+    async def _commit(self, records: Sequence[SlotRecord]) -> None:
+        successes = [r for r in records if r.error is None]
+        async with self.sessions.begin() as session:
+            history = HistoryRepository(session)
+            tasks = TaskRepository(session)
+            await history.add_influencer_points(_rows(records, TaskType.INFLUENCER))
+            await history.add_post_points(_rows(records, TaskType.POST))
+            await tasks.record_successes(
+                sorted(r.task_id for r in successes if r.user_id is None and r.post_id is None),
+                now=max((r.now for r in successes), default=records[0].now),
+            )
+            # The rare per-task statements, in id order like the one above, so that two
+            # processes' transactions lock tasks in the same order.
+            for record in sorted(records, key=lambda r: r.task_id):
+                if record.error is not None:
+                    await tasks.record_failure(record.task_id, now=record.now, error=record.error)
+                elif record.user_id is not None or record.post_id is not None:
+                    await tasks.record_success(
+                        record.task_id,
+                        now=record.now,
+                        user_id=record.user_id,
+                        post_id=record.post_id,
+                    )
+
+
+def _rows(records: Sequence[SlotRecord], task_type: TaskType) -> list[dict[str, Any]]:
+    return [r.row for r in records if r.row is not None and r.task_type is task_type]
+
+
+def _settle(future: "asyncio.Future[None]", error: BaseException | None) -> None:
+    # A job cancelled while it waited no longer wants the answer.
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
