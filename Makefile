@@ -36,9 +36,8 @@ format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-run: ## Run the whole product (not yet: the sandbox lands first)
-	@echo "make run is not available yet: start 'make api', 'make scheduler' and 'make collector'." >&2
-	@exit 1
+run: install services migrate ## Run api, scheduler, collector (and the TikHub sandbox without a key)
+	$(BIN)/python deploy/local/run.py
 
 api: install ## Run the REST API in the foreground
 	$(BIN)/python -m services.api
@@ -49,15 +48,13 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
-.PHONY: bench-api
+.PHONY: bench-api bench-collector bench-scheduler
 bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 4 minutes)
 	$(BIN)/python bench/api.py
 
-.PHONY: bench-collector
 bench-collector: install ## Collector benchmark: collections/s and peak memory of one process against the sandbox (about 1 minute)
 	$(BIN)/python bench/collector.py
 
-.PHONY: bench-scheduler
 bench-scheduler: install ## Scheduler benchmark: 100,000 due tasks' throughput, then 3 minutes of lateness
 	$(BIN)/python bench/scheduler.py
 

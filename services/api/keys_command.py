@@ -1,8 +1,10 @@
-"""`python -m services.api keys create NAME | list | revoke NAME`: manage the API's keys.
+"""`python -m services.api keys create NAME | list | revoke NAME | verify`: manage API keys.
 
-`create` prints the new key alone on stdout, once: only its SHA-256 is stored. Exit codes:
-0 done, 1 an invalid name or no key of that name (revoke), 3 the name is taken (create): a
-script can create a key on first start and tell "already there" from a failure.
+`create` prints the new key alone on stdout, once: only its SHA-256 is stored. `verify` reads
+a key on stdin (so it stays out of the process list) and tells whether it is active. Exit
+codes: 0 done (or active), 1 an invalid name, no key of that name (revoke) or a key that is
+not active (verify), 3 the name is taken (create): a script can create a key on first start
+and tell "already there" from a failure.
 """
 
 import argparse
@@ -40,6 +42,7 @@ def add_keys_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParse
     actions.add_parser("list", help="list the keys (never the keys themselves)")
     revoke = actions.add_parser("revoke", help="revoke a key; requests with it are refused at once")
     revoke.add_argument("name")
+    actions.add_parser("verify", help="exit 0 if the key given on stdin is active")
 
 
 def run_keys_command(
@@ -54,6 +57,8 @@ async def _run(settings: Settings, arguments: argparse.Namespace, out: TextIO) -
         return await _create(settings, arguments.name, out)
     if arguments.action == "revoke":
         return await _revoke(settings, arguments.name, out)
+    if arguments.action == "verify":
+        return await _verify(settings, sys.stdin.read().strip(), out)
     async with _api_keys(settings) as keys:
         _print_table(await keys.list_all(), out)
     return EXIT_OK
@@ -110,6 +115,16 @@ async def _revoke(settings: Settings, name: str, out: TextIO) -> int:
     finally:
         await redis.aclose()
     print(f"revoked API key {name!r}", file=out)
+    return EXIT_OK
+
+
+async def _verify(settings: Settings, key: str, out: TextIO) -> int:
+    async with _api_keys(settings) as keys:
+        stored = await keys.get_by_hash(hash_key(key))
+    if stored is None or stored.revoked_at is not None:
+        print("the key is unknown or revoked", file=out)
+        return EXIT_FAILED
+    print(f"the key is active: {stored.name!r}", file=out)
     return EXIT_OK
 
 

@@ -201,3 +201,22 @@ async def test_a_key_checked_lately_needs_no_mysql(
 
     assert (known.status_code, known.content) == (200, cached)
     assert_error(unknown, 503, "database_unavailable")
+
+
+async def test_keys_verify_tells_an_active_key_from_a_revoked_or_unknown_one(
+    auth_settings: Settings, sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = io.StringIO()
+    created = argparse.Namespace(command="keys", action="create", name="verified")
+    assert await asyncio.to_thread(run_keys_command, auth_settings, created, out) == 0
+    key = out.getvalue().strip()
+
+    def verify(candidate: str) -> int:
+        monkeypatch.setattr("sys.stdin", io.StringIO(candidate + "\n"))
+        arguments = argparse.Namespace(command="keys", action="verify")
+        return run_keys_command(auth_settings, arguments, io.StringIO())
+
+    assert await asyncio.to_thread(verify, key) == 0
+    assert await asyncio.to_thread(verify, key + "x") == 1
+    assert await asyncio.to_thread(revoke, auth_settings, "verified") == 0
+    assert await asyncio.to_thread(verify, key) == 1
