@@ -53,11 +53,19 @@ def settings_secrets(settings: Settings) -> list[str]:
 
 
 def configure_logging(settings: Settings, service: str, *, secrets: Iterable[str] = ()) -> None:
+    """Log as the settings say: LOG_LEVEL and LOG_FORMAT."""
+    configure_output(
+        service, level=settings.log_level, log_format=settings.log_format, secrets=secrets
+    )
+
+
+def configure_output(
+    service: str, *, level: str, log_format: str, secrets: Iterable[str] = ()
+) -> None:
     """Route structlog and the standard library's logging to stdout as one stream."""
-    level = logging.getLevelName(settings.log_level)
     renderer: Any = (
         structlog.processors.JSONRenderer()
-        if settings.log_format == "json"
+        if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     shared_processors: list[Any] = [
@@ -69,7 +77,7 @@ def configure_logging(settings: Settings, service: str, *, secrets: Iterable[str
     ]
     structlog.configure(
         processors=[*shared_processors, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )

@@ -6,11 +6,10 @@
 import argparse
 import sys
 
-import uvicorn
-
 from services.api.app import create_app
 from services.api.keys_command import add_keys_parser, run_keys_command
 from shared.logs import configure_logging, settings_secrets
+from shared.serving import serve
 from shared.settings import Settings
 
 
@@ -22,24 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     if arguments.command == "keys":
         return run_keys_command(settings, arguments)
-    serve(settings)
-    return 0
-
-
-def serve(settings: Settings) -> None:
-    """Configure logging, then serve with uvloop and httptools until SIGTERM."""
     configure_logging(settings, "api", secrets=settings_secrets(settings))
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        loop="uvloop",
-        http="httptools",
-        # Logging is ours (configure_logging); each request is logged once, as api.request.
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+    # Each request is logged once, as api.request, by the app itself.
+    started = serve(create_app(settings), host=settings.api_host, port=settings.api_port)
+    return 0 if started else 1
 
 
 if __name__ == "__main__":

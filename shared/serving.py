@@ -1,0 +1,37 @@
+"""Serving an ASGI app in the foreground, as the API and the sandbox do."""
+
+import signal
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+
+def serve(app: Any, *, host: str, port: int, **options: Any) -> bool:
+    """Serve until SIGTERM or Ctrl-C, then shut down gracefully; False if it never started."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            # Logging is configured by shared.logs; uvicorn's own set-up would replace it.
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            **options,
+        )
+    )
+
+    def request_shutdown(signum: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    # Uvicorn handles SIGTERM/SIGINT itself, then restores the previous handlers and raises
+    # the signal again; with Python's defaults that kills the process with -15 (or a
+    # KeyboardInterrupt) after an otherwise clean stop. This handler makes the re-raise
+    # harmless, and also covers a signal that arrives before uvicorn is listening.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, request_shutdown)
+    server.run()
+    return bool(server.started)
