@@ -47,7 +47,7 @@ class Outcome(enum.StrEnum):
 
 
 class Deferred(Exception):
-    """The job should run again in `seconds` (rate budget spent or breaker open)."""
+    """The job should run again in `seconds` (rate budget spent, breaker open, MySQL down)."""
 
     def __init__(self, reason: str, seconds: float, message: str) -> None:
         super().__init__(message)

@@ -5,7 +5,7 @@ TikHub's endpoint versions put the same numbers in different places (flat, `user
 returns None for a number it cannot find: a missing count is unknown, never 0.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Self, TypeVar
 
@@ -52,6 +52,10 @@ PLAYS = (
     ("video_view_count",),
 )
 VIDEO_MEDIA_TYPE = 2
+# What the columns hold (BIGINT counts, BIGINT UNSIGNED ids); a larger number is garbage, and
+# storing it would fail the write.
+MAX_COUNT = 2**63 - 1
+MAX_INSTAGRAM_ID = 2**64 - 1
 
 SnapshotT = TypeVar("SnapshotT", bound="Snapshot")
 
@@ -196,7 +200,12 @@ def _first(node: Any, paths: Iterable[Sequence[str | int]]) -> Any:
     return None
 
 
-def _first_node(payload: Any, roots: Iterable[Sequence[str | int]], *, looks_like: Any) -> Any:
+def _first_node(
+    payload: Any,
+    roots: Iterable[Sequence[str | int]],
+    *,
+    looks_like: Callable[[dict[str, Any]], bool],
+) -> Any:
     for root in roots:
         node = _dig(payload, root)
         if isinstance(node, dict) and looks_like(node):
@@ -220,13 +229,11 @@ def _count(value: Any) -> int | None:
     # bool is an int in Python; a true/false is never a count.
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and value.is_integer() and value >= 0:
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and 0 <= value <= MAX_COUNT else None
 
 
 def _instagram_id(value: Any) -> int | None:
@@ -236,7 +243,10 @@ def _instagram_id(value: Any) -> int | None:
         return None
     text = str(value).strip() if isinstance(value, int | str) else ""
     text = text.split("_", 1)[0]
-    return int(text) if text.isdigit() and len(text) <= 20 else None
+    if not text.isdigit() or len(text) > 20:
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_INSTAGRAM_ID else None
 
 
 def _post_id(value: Any) -> str | None:

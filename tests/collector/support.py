@@ -6,13 +6,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.collector.tikhub import (
-    POST_BY_URL,
-    POST_V2,
-    POST_V3,
-    PROFILE_V1,
-    PROFILE_V3,
-)
+from services.collector.tikhub import PROFILE_V1
 from shared.models import (
     InfluencerMetricsHistory,
     PostMetricsHistory,
@@ -28,8 +22,6 @@ BASE_URL = "https://tikhub.test"
 # Larger than 2**53: a JSON client that reads it as a float would store the wrong id.
 BIG_USER_ID = "4310187056193357557"
 MEDIA_ID = "3195180312546139481"
-
-__all__ = ["POST_BY_URL", "POST_V2", "POST_V3", "PROFILE_V1", "PROFILE_V3"]
 
 
 def success(data: Any, *, router: str = PROFILE_V1) -> dict[str, Any]:

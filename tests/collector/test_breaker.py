@@ -10,13 +10,12 @@ from redis.asyncio import Redis
 from services.collector.breaker import BreakerState, describe_breaker
 from services.collector.collect import Collector, Deferred, Outcome
 from services.collector.metrics import CollectorMetrics
+from services.collector.tikhub import PROFILE_V1, PROFILE_V3
 from shared.models import TaskType
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from tests.collector.conftest import FakeClock
 from tests.collector.support import (
-    PROFILE_V1,
-    PROFILE_V3,
     Sessions,
     failure,
     flat_profile,

@@ -9,13 +9,12 @@ from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from services.collector.collect import Collector, Deferred, Outcome
+from services.collector.tikhub import PROFILE_V1, PROFILE_V3
 from services.collector.tikhub_errors import retry_after_seconds
 from shared.models import Source, TaskType
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from tests.collector.support import (
-    PROFILE_V1,
-    PROFILE_V3,
     Sessions,
     failure,
     flat_profile,

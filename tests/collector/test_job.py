@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from services.collector.collect import Collector, Deferred, Outcome
 from services.collector.connections import TikHubConnections
 from services.collector.metrics import CollectorMetrics
+from services.collector.tikhub import POST_BY_URL, PROFILE_V1
 from services.collector.worker import WorkerSettings, build_collector, collect, worker_options
 from shared.db import create_engine, create_session_factory
 from shared.jobs import COLLECT_FUNCTION, collect_job_id
@@ -22,8 +23,6 @@ from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
 from tests.collector.support import (
     BIG_USER_ID,
-    POST_BY_URL,
-    PROFILE_V1,
     Sessions,
     flat_profile,
     influencer_rows,

@@ -6,15 +6,11 @@ import pytest
 import respx
 
 from services.collector.collect import Collector, Outcome
+from services.collector.tikhub import POST_BY_URL, POST_V2, POST_V3, PROFILE_V1, PROFILE_V3
 from shared.models import Source, TaskType
 from tests.collector.support import (
     BIG_USER_ID,
     MEDIA_ID,
-    POST_BY_URL,
-    POST_V2,
-    POST_V3,
-    PROFILE_V1,
-    PROFILE_V3,
     Sessions,
     edge_profile,
     failure,
