@@ -37,6 +37,12 @@ from tests.collector.support import (
 PROFILE = success(flat_profile())
 
 
+async def book_rate_budget(redis: Redis, keys: RedisKeys, *, seconds: int) -> None:
+    """As if every process's TikHub calls for the next `seconds` were already booked."""
+    booked_until = (await redis.time())[0] + seconds
+    await redis.set(keys.tikhub_rate_limiter, f"{booked_until * 1_000_000}")
+
+
 async def test_a_paused_task_makes_no_tikhub_call(
     collector: Collector,
     sessions: Sessions,
@@ -125,9 +131,7 @@ async def test_a_saturated_rate_budget_defers_the_job_without_calling(
 ) -> None:
     v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram", interval_seconds=3600)
-    # Every process's calls for the next minute are already booked.
-    booked_until = (await redis.time())[0] + 60
-    await redis.set(keys.tikhub_rate_limiter, f"{booked_until * 1_000_000}")
+    await book_rate_budget(redis, keys, seconds=60)
 
     with pytest.raises(Deferred) as deferred:
         await collector.collect(task.id, slot_now(), job_try=1)
@@ -153,8 +157,7 @@ async def test_a_slot_deferred_past_its_deadline_ends_as_a_fallback_row(
     v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
     await collector.collect(task.id, slot_now() - timedelta(seconds=60), job_try=1)
-    booked_until = (await redis.time())[0] + 60
-    await redis.set(keys.tikhub_rate_limiter, f"{booked_until * 1_000_000}")
+    await book_rate_budget(redis, keys, seconds=60)
 
     # The next slot (30 s later) would be due before the budget frees up.
     assert await collector.collect(task.id, slot_now(), job_try=1) is Outcome.FALLBACK
@@ -167,15 +170,10 @@ async def test_a_slot_deferred_past_its_deadline_ends_as_a_fallback_row(
 
 
 async def test_the_job_function_turns_a_deferral_into_an_arq_retry(
-    collector: Collector,
-    sessions: Sessions,
-    tikhub: respx.MockRouter,
-    redis: Redis,
-    keys: RedisKeys,
+    collector: Collector, sessions: Sessions, redis: Redis, keys: RedisKeys
 ) -> None:
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram", interval_seconds=3600)
-    booked_until = (await redis.time())[0] + 60
-    await redis.set(keys.tikhub_rate_limiter, f"{booked_until * 1_000_000}")
+    await book_rate_budget(redis, keys, seconds=60)
 
     with pytest.raises(Retry):
         await collect({"collector": collector, "job_try": 1}, task.id, slot_now())
