@@ -39,9 +39,10 @@ class HistoryService:
     async def influencer(self, user: str, window: HistoryWindow) -> bytes:
         """A profile's history, by numeric Instagram id or username."""
         instagram_id = _as_instagram_id(user)
+        lease = None
         # By id, a cached view answers without touching MySQL (ids come before usernames).
         if window.is_default and instagram_id is not None:
-            cached = await self.cache.get(
+            cached, lease = await self.cache.get_or_lease(
                 self.keys.influencer_history(instagram_id), TaskType.INFLUENCER
             )
             if cached is not None:
@@ -53,7 +54,7 @@ class HistoryService:
                 return _encode(INFLUENCER_BODY, {"username": task.target, "history": []})
             key = self.keys.influencer_history(task.user_id)
             if window.is_default and task.user_id != instagram_id:
-                cached = await self.cache.get(key, TaskType.INFLUENCER)
+                cached, lease = await self.cache.get_or_lease(key, TaskType.INFLUENCER)
                 if cached is not None:
                     return cached
             points = await HistoryRepository(session).influencer_points(
@@ -61,7 +62,7 @@ class HistoryService:
             )
         body = _encode(INFLUENCER_BODY, {"username": task.target, "history": points})
         if window.is_default:
-            await self.cache.put(key, body, ttl_seconds=task.interval_seconds)
+            await self.cache.put(key, body, lease=lease, ttl_seconds=task.interval_seconds)
         return body
 
     async def post(self, post_code: str, window: HistoryWindow) -> bytes:
@@ -71,8 +72,9 @@ class HistoryService:
         except InvalidInstagramInput as error:
             raise InvalidInput.for_field("post_code", str(error)) from error
         key = self.keys.post_history(code)
+        lease = None
         if window.is_default:
-            cached = await self.cache.get(key, TaskType.POST)
+            cached, lease = await self.cache.get_or_lease(key, TaskType.POST)
             if cached is not None:
                 return cached
         async with self.sessions() as session:
@@ -84,7 +86,7 @@ class HistoryService:
             )
         body = _encode(POST_BODY, {"post_code": code, "history": points})
         if window.is_default:
-            await self.cache.put(key, body, ttl_seconds=task.interval_seconds)
+            await self.cache.put(key, body, lease=lease, ttl_seconds=task.interval_seconds)
         return body
 
 

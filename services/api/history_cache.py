@@ -1,5 +1,7 @@
 """The Redis read-through cache of the default history views, stored as response bytes."""
 
+import uuid
+
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -7,6 +9,18 @@ from redis.exceptions import RedisError
 from services.api.metrics import ApiMetrics
 
 log = structlog.get_logger()
+
+# A miss takes a lease on the key before reading MySQL and may fill the key only while it
+# still holds that lease. The collector deletes the key after each write, lease included, so
+# a body read just before a collector's commit is never cached as if it were current.
+LEASE_PREFIX = b"lease:"
+LEASE_MILLISECONDS = 10_000
+PUT_IF_LEASED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+end
+return false
+"""
 
 
 class HistoryCache:
@@ -20,25 +34,31 @@ class HistoryCache:
         self.metrics = metrics
         self.available = True
 
-    async def get(self, key: str, kind: str) -> bytes | None:
-        """The cached body under `key`, or None on a miss or when Redis does not answer."""
+    async def get_or_lease(self, key: str, kind: str) -> tuple[bytes | None, bytes | None]:
+        """The cached body under `key`; on a miss, the lease that allows filling it (if won)."""
         if not self.available:
-            return None
+            return None, None
         try:
             body: bytes | None = await self.redis.get(key)
+            if body is not None and not body.startswith(LEASE_PREFIX):
+                self.metrics.history_cache.labels(kind, "hit").inc()
+                return body, None
+            self.metrics.history_cache.labels(kind, "miss").inc()
+            lease = LEASE_PREFIX + uuid.uuid4().hex.encode()
+            won = await self.redis.set(key, lease, px=LEASE_MILLISECONDS, nx=True)
         except RedisError as error:
             self._unavailable(error)
             self.metrics.history_cache.labels(kind, "error").inc()
-            return None
-        self.metrics.history_cache.labels(kind, "miss" if body is None else "hit").inc()
-        return body
+            return None, None
+        return None, lease if won else None
 
-    async def put(self, key: str, body: bytes, *, ttl_seconds: int) -> None:
-        """Cache `body` for `ttl_seconds`, if Redis answers."""
-        if not self.available:
+    async def put(self, key: str, body: bytes, *, lease: bytes | None, ttl_seconds: int) -> None:
+        """Cache `body` for `ttl_seconds` if this request's lease on `key` still stands."""
+        if not self.available or lease is None:
             return
         try:
-            await self.redis.set(key, body, ex=ttl_seconds)
+            put_if_leased = self.redis.register_script(PUT_IF_LEASED)
+            await put_if_leased(keys=[key], args=[lease, body, ttl_seconds])
         except RedisError as error:
             self._unavailable(error)
 

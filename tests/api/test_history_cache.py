@@ -2,11 +2,14 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
 from shared.redis_keys import RedisKeys
+from shared.repositories.history import HistoryRepository
 from tests.api.support import (
     INFLUENCER,
     POST,
@@ -130,3 +133,46 @@ async def test_an_uncollected_profile_is_not_cached(
     await create_task(client, INFLUENCER, "natgeo")
     assert await followers(client, f"{USER_HISTORY}/natgeo") == []
     assert [key async for key in redis.scan_iter(match=f"{keys.prefix}:history:*")] == []
+
+
+async def test_a_read_racing_a_collector_write_does_not_cache_what_it_read_before_it(
+    client: AsyncClient,
+    sessions: Sessions,
+    redis: Redis,
+    keys: RedisKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    task_id = await create_task(client, POST, POST_CODE, "1h")
+    await add_post_points(sessions, task_id, post_code=POST_CODE, start=START, count=1)
+    read_rows = HistoryRepository.post_points
+
+    async def read_then_collector_writes(
+        self: HistoryRepository, *args: Any, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        rows = await read_rows(self, *args, **kwargs)
+        # The collector commits a newer row and deletes the cache entry while the API's
+        # answer, read a moment earlier, is still on its way to Redis.
+        await add_post_points(
+            sessions, task_id, post_code=POST_CODE, start=START + timedelta(days=1), count=1
+        )
+        await redis.delete(keys.post_history(POST_CODE))
+        return rows
+
+    monkeypatch.setattr(HistoryRepository, "post_points", read_then_collector_writes)
+    assert await likes(client, f"{VIDEO_HISTORY}/{POST_CODE}") == [500]
+    monkeypatch.setattr(HistoryRepository, "post_points", read_rows)
+
+    assert await redis.get(keys.post_history(POST_CODE)) is None
+    assert await likes(client, f"{VIDEO_HISTORY}/{POST_CODE}") == [500, 500]
+
+
+async def test_a_lease_left_by_another_read_counts_as_a_miss(
+    client: AsyncClient, sessions: Sessions, redis: Redis, keys: RedisKeys
+) -> None:
+    task_id = await create_task(client, POST, POST_CODE, "1h")
+    await add_post_points(sessions, task_id, post_code=POST_CODE, start=START, count=1)
+    await redis.set(keys.post_history(POST_CODE), b"lease:someone-else", px=5000)
+
+    assert await likes(client, f"{VIDEO_HISTORY}/{POST_CODE}") == [500]
+    # The other read still holds the lease, so this one answered without filling the key.
+    assert await redis.get(keys.post_history(POST_CODE)) == b"lease:someone-else"
