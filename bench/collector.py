@@ -27,18 +27,18 @@ from pathlib import Path
 
 import httpx
 from arq.connections import ArqRedis
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import migrate
-from shared.db import create_engine
+from shared.db import create_engine, create_session_factory
 from shared.jobs import COLLECT_FUNCTION, collect_job_id
-from shared.models import InfluencerMetricsHistory, Task, TaskStatus, TaskType, utcnow
+from shared.models import InfluencerMetricsHistory, utcnow
 from shared.redis_keys import RedisKeys
+from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
 
-INSERT_CHUNK = 5_000
 ENQUEUE_CONCURRENCY = 50
 POLL_SECONDS = 0.05
 JOB_KEY_PREFIX = "arq:job:"
@@ -108,24 +108,13 @@ async def wait_for_http(url: str) -> None:
 async def insert_tasks(engine: AsyncEngine, count: int) -> list[str]:
     """`count` active influencer tasks; their ids."""
     now = utcnow()
-    rows = [
-        {
-            "id": str(uuid.uuid4()),
-            "task_type": TaskType.INFLUENCER,
-            "username": f"bench_{index}",
-            "interval_seconds": INTERVAL_SECONDS,
-            "status": TaskStatus.ACTIVE,
-            "created_at": now,
-            "updated_at": now,
-            "next_run_at": now,
-            "consecutive_failures": 0,
-        }
-        for index in range(count)
-    ]
-    async with engine.begin() as conn:
-        for start in range(0, len(rows), INSERT_CHUNK):
-            await conn.execute(insert(Task), rows[start : start + INSERT_CHUNK])
-    return [str(row["id"]) for row in rows]
+    async with create_session_factory(engine).begin() as session:
+        return await TaskRepository(session).create_many(
+            [f"bench_{index}" for index in range(count)],
+            interval_seconds=INTERVAL_SECONDS,
+            next_run_at=[now] * count,
+            now=now,
+        )
 
 
 async def history_rows(engine: AsyncEngine) -> int:

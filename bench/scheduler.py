@@ -24,17 +24,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import migrate
-from shared.db import create_engine
-from shared.models import Task, TaskStatus, TaskType, utcnow
+from shared.db import create_engine, create_session_factory
+from shared.models import Task, utcnow
 from shared.redis_keys import RedisKeys
+from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
 
-INSERT_CHUNK = 5_000
 POLL_SECONDS = 0.02
 JOB_KEY_PREFIX = "arq:job:"
 
@@ -100,27 +100,16 @@ async def clear_queue(bench: Bench) -> None:
 async def insert_tasks(
     bench: Bench, slots: list[datetime], *, interval_seconds: int
 ) -> dict[str, datetime]:
-    """Bulk-insert one active influencer task per slot, due at that slot; their first slots."""
-    now = utcnow()
-    rows = [
-        {
-            "id": str(uuid.uuid4()),
-            "task_type": TaskType.INFLUENCER,
-            "username": f"bench_{index}",
-            "interval_seconds": interval_seconds,
-            "status": TaskStatus.ACTIVE,
-            "created_at": now,
-            "updated_at": now,
-            "next_run_at": slot,
-            "consecutive_failures": 0,
-        }
-        for index, slot in enumerate(slots)
-    ]
-    async with bench.engine.begin() as conn:
-        await conn.execute(delete(Task))
-        for start in range(0, len(rows), INSERT_CHUNK):
-            await conn.execute(insert(Task), rows[start : start + INSERT_CHUNK])
-    return {str(row["id"]): slot for row, slot in zip(rows, slots, strict=True)}
+    """Replace every task by one active influencer task per slot, due at it; their first slots."""
+    async with create_session_factory(bench.engine).begin() as session:
+        await session.execute(delete(Task))
+        task_ids = await TaskRepository(session).create_many(
+            [f"bench_{index}" for index in range(len(slots))],
+            interval_seconds=interval_seconds,
+            next_run_at=slots,
+            now=utcnow(),
+        )
+    return dict(zip(task_ids, slots, strict=True))
 
 
 @contextmanager

@@ -1,11 +1,12 @@
 """Reads and writes of the `task` table."""
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import bindparam, exists, func, literal_column, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, literal_column, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,8 @@ from shared.models import (
 )
 
 MAX_ERROR_LENGTH = 2000
+# Rows per INSERT of create_many: well under max_allowed_packet, few round trips.
+BULK_INSERT_CHUNK = 5000
 
 
 # A locking read sees the row as last committed (not as of the transaction's snapshot) and
@@ -121,6 +124,37 @@ class TaskRepository:
         except IntegrityError as error:
             raise TargetAlreadyMonitored(target) from error
         return task
+
+    async def create_many(
+        self,
+        usernames: Sequence[str],
+        *,
+        interval_seconds: int,
+        next_run_at: Sequence[datetime],
+        now: datetime,
+        status: TaskStatus = TaskStatus.ACTIVE,
+    ) -> list[str]:
+        """Insert one influencer task per username, due at the matching time; their ids.
+
+        For loading many tasks at once (benchmarks, tests, imports): one INSERT per chunk.
+        """
+        rows = [
+            {
+                "id": str(uuid.uuid4()),
+                "task_type": TaskType.INFLUENCER,
+                "username": username,
+                "interval_seconds": interval_seconds,
+                "status": status,
+                "created_at": now,
+                "updated_at": now,
+                "next_run_at": due,
+                "consecutive_failures": 0,
+            }
+            for username, due in zip(usernames, next_run_at, strict=True)
+        ]
+        for start in range(0, len(rows), BULK_INSERT_CHUNK):
+            await self.session.execute(insert(Task), rows[start : start + BULK_INSERT_CHUNK])
+        return [str(row["id"]) for row in rows]
 
     async def reactivate(self, task: Task, *, interval_seconds: int, now: datetime) -> Task:
         """Turn a stopped task back on with a new interval, due at once."""

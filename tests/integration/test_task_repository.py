@@ -4,7 +4,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import Task, TaskStatus, TaskType
@@ -153,22 +153,13 @@ async def test_advance_moves_to_the_first_slot_after_now_on_the_original_grid(
 async def test_two_concurrent_claimers_split_2000_due_tasks_without_overlap(
     sessions: Sessions,
 ) -> None:
-    rows = [
-        {
-            "id": f"00000000-0000-4000-8000-{n:012d}",
-            "task_type": TaskType.INFLUENCER,
-            "username": f"user{n}",
-            "interval_seconds": 60,
-            "status": TaskStatus.ACTIVE,
-            "created_at": NOW,
-            "updated_at": NOW,
-            "next_run_at": NOW - timedelta(milliseconds=n),
-            "consecutive_failures": 0,
-        }
-        for n in range(2000)
-    ]
     async with sessions.begin() as session:
-        await session.execute(insert(Task), rows)
+        task_ids = await TaskRepository(session).create_many(
+            [f"user{n}" for n in range(2000)],
+            interval_seconds=60,
+            next_run_at=[NOW - timedelta(milliseconds=n) for n in range(2000)],
+            now=NOW,
+        )
 
     async def claimer() -> list[str]:
         mine: list[str] = []
@@ -187,7 +178,7 @@ async def test_two_concurrent_claimers_split_2000_due_tasks_without_overlap(
     assert second, "the second claimer should have worked"
     assert not set(first) & set(second)
     assert len(first) + len(second) == 2000
-    assert set(first) | set(second) == {row["id"] for row in rows}
+    assert set(first) | set(second) == set(task_ids)
     async with sessions() as session:
         next_runs = set(await session.scalars(select(Task.next_run_at)))
     assert min(next_runs) > NOW

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from arq.constants import job_key_prefix
 from redis.asyncio import Redis
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.models import Task, TaskStatus, TaskType, utcnow
+from shared.models import TaskStatus, utcnow
 from shared.redis_keys import RedisKeys
+from shared.repositories.tasks import TaskRepository
 
 Sessions = async_sessionmaker[AsyncSession]
 WAIT_LIMIT_SECONDS = 60.0
@@ -49,24 +49,14 @@ async def insert_tasks(
     status: TaskStatus = TaskStatus.ACTIVE,
 ) -> list[str]:
     """Bulk-insert `count` influencer tasks due at `next_run_at`; their ids."""
-    now = utcnow()
-    rows = [
-        {
-            "id": str(uuid.uuid4()),
-            "task_type": TaskType.INFLUENCER,
-            "username": f"user_{uuid.uuid4().hex[:12]}",
-            "interval_seconds": interval_seconds,
-            "status": status,
-            "created_at": now,
-            "updated_at": now,
-            "next_run_at": next_run_at,
-            "consecutive_failures": 0,
-        }
-        for _ in range(count)
-    ]
     async with sessions.begin() as session:
-        await session.execute(insert(Task), rows)
-    return [str(row["id"]) for row in rows]
+        return await TaskRepository(session).create_many(
+            [f"user_{uuid.uuid4().hex[:12]}" for _ in range(count)],
+            interval_seconds=interval_seconds,
+            next_run_at=[next_run_at] * count,
+            now=utcnow(),
+            status=status,
+        )
 
 
 async def until(condition: Callable[[], Awaitable[bool]]) -> None:
