@@ -1,12 +1,15 @@
 """The FastAPI application factory."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
 
 from services.api.auth import authenticate
 from services.api.body_limit import BodyLimitMiddleware
+from services.api.cached_reads import CachedHistoryMiddleware
 from services.api.error_handlers import install_error_handlers
 from services.api.metrics import ApiMetrics
 from services.api.request_context import RequestContextMiddleware
@@ -41,9 +44,6 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # Added last, so outermost: every response, even a 413, carries the request id.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     # The probes, /metrics and the docs stay open: orchestrators and scrapers hold no key.
     protected = settings.api_auth == "required"
     dependencies = [Depends(authenticate)] if protected else []
@@ -51,4 +51,22 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (influencers.router, posts.router):
         app.include_router(router, dependencies=dependencies, responses=responses)
     app.include_router(operations.router)
+    # Each middleware added wraps the ones before it. The cached-read shortcut runs inside the
+    # request context, so its answers are logged, counted and carry a request id; that context
+    # is outermost, so every response, even a 413, carries one.
+    app.add_middleware(
+        CachedHistoryMiddleware,
+        influencer_route=_route(influencers.router, influencers.user_history),
+        post_route=_route(posts.router, posts.video_history),
+    )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def _route(router: APIRouter, endpoint: Callable[..., Any]) -> APIRoute:
+    return next(
+        route
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.endpoint == endpoint
+    )

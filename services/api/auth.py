@@ -6,12 +6,13 @@ import structlog
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from redis.exceptions import RedisError
+from starlette.requests import HTTPConnection
 
 from services.api.api_keys import hash_key, invalid_key
 from services.api.dependencies import RuntimeDep
 from services.api.errors import RateLimited, Unauthorized
 from services.api.rate_limit import RateDecision
-from services.api.request_context import add_response_headers
+from services.api.request_context import RATE_DECISION, REDIS_FAILED, add_response_headers
 from services.api.runtime import Runtime
 
 log = structlog.get_logger()
@@ -31,6 +32,11 @@ BEARER = HTTPBearer(
 )
 
 
+async def offered_key(connection: HTTPConnection) -> str | None:
+    """The API key a request sends: X-API-Key first, else Authorization: Bearer."""
+    return _either_key(await API_KEY_HEADER(connection), await BEARER(connection))
+
+
 async def authenticate(
     request: Request,
     runtime: RuntimeDep,
@@ -38,21 +44,28 @@ async def authenticate(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
 ) -> None:
     """Let the request through with an active key that is within its rate limit."""
-    key = header_key or (bearer.credentials if bearer else None)
+    key = _either_key(header_key, bearer)
     if not key:
         raise Unauthorized(
             "Send an API key in the X-API-Key header or as Authorization: Bearer <key>.",
             code="missing_api_key",
         )
     key_hash = hash_key(key)
-    try:
-        decision = await _take(runtime, key_hash)
-    except RedisError as error:
+    state = request.scope.get("state", {})
+    # The cached-read shortcut may have taken this request's token, or found Redis failing.
+    decision: RateDecision | None = state.get(RATE_DECISION)
+    failure: RedisError | None = state.get(REDIS_FAILED)
+    if decision is None and failure is None:
+        try:
+            decision = await _take(runtime, key_hash)
+        except RedisError as error:
+            failure = error
+    if decision is None:
         # Better served unlimited than not at all; MySQL alone still says who may come in.
-        log.warning("api.rate_limit_unavailable", error=repr(error))
+        log.warning("api.rate_limit_unavailable", error=repr(failure))
         await runtime.api_keys.check(key_hash, record_use=False)
         return
-    add_response_headers(request, decision.headers())
+    add_response_headers(request.scope, decision.headers())
     if not decision.allowed:
         settings = runtime.settings
         raise RateLimited(
@@ -61,6 +74,10 @@ async def authenticate(
             f"{decision.retry_after_seconds} s.",
             headers={"Retry-After": str(decision.retry_after_seconds)},
         )
+
+
+def _either_key(header_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
+    return header_key or (bearer.credentials if bearer else None)
 
 
 async def _take(runtime: Runtime, key_hash: str) -> RateDecision:

@@ -38,7 +38,7 @@ class HistoryService:
 
     async def influencer(self, user: str, window: HistoryWindow) -> bytes:
         """A profile's history, by numeric Instagram id or username."""
-        instagram_id = _as_instagram_id(user)
+        instagram_id = instagram_id_of(user)
         lease = None
         # By id, a cached view answers without touching MySQL (ids come before usernames).
         if window.is_default and instagram_id is not None:
@@ -105,7 +105,8 @@ async def _influencer_task(tasks: TaskRepository, user: str, instagram_id: int |
     return task
 
 
-def _as_instagram_id(user: str) -> int | None:
+def instagram_id_of(user: str) -> int | None:
+    """The numeric Instagram id that `user` spells, or None (then it may be a username)."""
     if not (user.isascii() and user.isdigit()):
         return None
     number = int(user)

@@ -29,10 +29,10 @@ class HistoryCache:
     One instance serves one request: after Redis fails once, the request stops asking it.
     """
 
-    def __init__(self, redis: "Redis", metrics: ApiMetrics) -> None:
+    def __init__(self, redis: "Redis", metrics: ApiMetrics, *, available: bool = True) -> None:
         self.redis = redis
         self.metrics = metrics
-        self.available = True
+        self.available = available
 
     async def get_or_lease(self, key: str, kind: str) -> tuple[bytes | None, bytes | None]:
         """The cached body under `key`; on a miss, the lease that allows filling it (if won)."""

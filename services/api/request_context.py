@@ -13,7 +13,6 @@ from collections.abc import Mapping
 
 import structlog
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.metrics import ApiMetrics
@@ -25,6 +24,10 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # Where a dependency leaves headers for the response (request.state), since a route that returns
 # its own Response, or an error handler, would not carry headers set on FastAPI's Response.
 RESPONSE_HEADERS = "response_headers"
+# What the cached-read shortcut learned about a request it passes on to the app (request.state):
+# the rate-limit decision it took for the request's key, and the Redis error it met.
+RATE_DECISION = "rate_decision"
+REDIS_FAILED = "redis_failed"
 # A caller's id is reused (so one id follows a request across services) only when it is short
 # and plain: anything else could forge log lines.
 ACCEPTED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -91,9 +94,9 @@ class RequestContextMiddleware:
         )
 
 
-def add_response_headers(request: Request, headers: Mapping[str, str]) -> None:
-    """Put these headers on the response to `request`, whatever answers it."""
-    state = request.scope.setdefault("state", {})
+def add_response_headers(scope: Scope, headers: Mapping[str, str]) -> None:
+    """Put these headers on the response to the request of `scope`, whatever answers it."""
+    state = scope.setdefault("state", {})
     state.setdefault(RESPONSE_HEADERS, {}).update(headers)
 
 
