@@ -6,6 +6,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import structlog
 from sqlalchemy.engine import make_url
 
@@ -52,6 +53,10 @@ def settings_secrets(settings: Settings) -> list[str]:
     return [str(secret) for secret in candidates if secret]
 
 
+def _orjson_text(event: Any, **options: Any) -> str:
+    return orjson.dumps(event, **options).decode()
+
+
 def configure_logging(settings: Settings, service: str, *, secrets: Iterable[str] = ()) -> None:
     """Log as the settings say: LOG_LEVEL and LOG_FORMAT."""
     configure_output(
@@ -63,11 +68,17 @@ def configure_output(
     service: str, *, level: str, log_format: str, secrets: Iterable[str] = ()
 ) -> None:
     """Route structlog and the standard library's logging to stdout as one stream."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any
+    logger_factory: Any
+    if log_format == "json":
+        # orjson renders a line several times faster than json, and the API writes one per
+        # request; it makes bytes, so structlog's own lines go to stdout's byte stream.
+        renderer = structlog.processors.JSONRenderer(serializer=orjson.dumps)
+        foreign_renderer: Any = structlog.processors.JSONRenderer(serializer=_orjson_text)
+        logger_factory = structlog.BytesLoggerFactory(sys.stdout.buffer)
+    else:
+        renderer = foreign_renderer = structlog.dev.ConsoleRenderer(colors=False)
+        logger_factory = structlog.PrintLoggerFactory(sys.stdout)
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -78,7 +89,7 @@ def configure_output(
     structlog.configure(
         processors=[*shared_processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
@@ -87,7 +98,7 @@ def configure_output(
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                renderer,
+                foreign_renderer,
             ],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared_processors],
         )

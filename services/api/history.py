@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import TypeAdapter
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.errors import InvalidInput, NotFound
@@ -13,13 +13,9 @@ from shared.models import Task, TaskType
 from shared.redis_keys import RedisKeys
 from shared.repositories.history import HistoryRepository
 from shared.repositories.tasks import TaskRepository
-from shared.schemas import Envelope, InfluencerHistory, PostHistory
 
 # Instagram ids are stored as BIGINT UNSIGNED; a longer number cannot be one.
 MAX_INSTAGRAM_ID = 2**64 - 1
-
-INFLUENCER_BODY = TypeAdapter(Envelope[InfluencerHistory])
-POST_BODY = TypeAdapter(Envelope[PostHistory])
 
 
 class HistoryService:
@@ -51,7 +47,7 @@ class HistoryService:
             task = await _influencer_task(TaskRepository(session), user, instagram_id)
             if task.user_id is None:
                 # Not collected yet, so no rows; the cache is keyed by the id, still unknown.
-                return _encode(INFLUENCER_BODY, {"username": task.target, "history": []})
+                return encode_success({"username": task.target, "history": []})
             key = self.keys.influencer_history(task.user_id)
             if window.is_default and task.user_id != instagram_id:
                 cached, lease = await self.cache.get_or_lease(key, TaskType.INFLUENCER)
@@ -60,7 +56,7 @@ class HistoryService:
             points = await HistoryRepository(session).influencer_points(
                 task.user_id, limit=window.limit, since=window.since, until=window.until
             )
-        body = _encode(INFLUENCER_BODY, {"username": task.target, "history": points})
+        body = encode_success({"username": task.target, "history": points})
         if window.is_default:
             await self.cache.put(key, body, lease=lease, ttl_seconds=task.interval_seconds)
         return body
@@ -84,7 +80,7 @@ class HistoryService:
             points = await HistoryRepository(session).post_points(
                 code, limit=window.limit, since=window.since, until=window.until
             )
-        body = _encode(POST_BODY, {"post_code": code, "history": points})
+        body = encode_success({"post_code": code, "history": points})
         if window.is_default:
             await self.cache.put(key, body, lease=lease, ttl_seconds=task.interval_seconds)
         return body
@@ -113,9 +109,15 @@ def instagram_id_of(user: str) -> int | None:
     return number if 0 < number <= MAX_INSTAGRAM_ID else None
 
 
-def _encode(adapter: TypeAdapter[Any], data: dict[str, Any]) -> bytes:
-    envelope = adapter.validate_python({"status_code": 200, "success": True, "data": data})
-    return adapter.dump_json(envelope)
+def encode_success(data: dict[str, Any]) -> bytes:
+    """A 200 success envelope around `data` as JSON, byte for byte what pydantic would write for
+    the routes' response models (Envelope[InfluencerHistory] / Envelope[PostHistory]).
+
+    orjson straight from the rows instead of validating them through those models: the rows
+    come typed from our own tables, and validating 1,000 points cost more than reading them.
+    """
+    envelope = {"status_code": 200, "success": True, "data": data}
+    return orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
 
 
 def _unknown_user(user: str) -> NotFound:

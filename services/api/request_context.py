@@ -7,8 +7,8 @@ the log gets the traceback.
 """
 
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Mapping
 
 import structlog
@@ -104,4 +104,4 @@ def _request_id(scope: Scope) -> str:
     offered = Headers(scope=scope).get(REQUEST_ID_HEADER)
     if offered and ACCEPTED_REQUEST_ID.fullmatch(offered):
         return offered
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)

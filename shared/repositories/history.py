@@ -118,5 +118,8 @@ class HistoryRepository:
         if until is not None:
             query = query.where(model.recorded_at <= until)
         query = query.order_by(model.recorded_at.desc(), model.id.desc()).limit(limit)
-        rows = await self.session.execute(query)
-        return [dict(row) for row in rows.mappings()]
+        # Through the session's connection, not the ORM: these are plain columns, and the ORM's
+        # row handling cost more than the query itself on a 1,000-point read.
+        connection = await self.session.connection()
+        names = [column.key for column in columns]
+        return [dict(zip(names, row, strict=True)) for row in await connection.execute(query)]
