@@ -92,7 +92,7 @@ class CachedHistoryMiddleware:
     async def _read(self, scope: Scope, runtime: Runtime, cache_key: str) -> bytes | None:
         """The cached body; with keys required, only for a vouched-for key within its limit."""
         if runtime.settings.api_auth != "required":
-            return cast(bytes | None, await runtime.redis.get(cache_key))
+            return await runtime.batcher.get(cache_key)
         key = await offered_key(HTTPConnection(scope))
         if not key:
             return None  # the app answers 401

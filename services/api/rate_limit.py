@@ -9,8 +9,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
+from services.api.redis_batch import RedisBatcher
 from shared.redis_keys import RedisKeys
 
 # How long a key found active in MySQL is trusted without asking again. Revoking through
@@ -77,24 +76,29 @@ class RateLimiter:
     Redis errors propagate: the caller decides what a request does without Redis.
     """
 
-    def __init__(self, redis: "Redis", keys: RedisKeys, *, per_second: float, burst: int) -> None:
-        self.redis = redis
-        self.script = redis.register_script(BUCKET_SCRIPT)
+    def __init__(
+        self, batcher: RedisBatcher, keys: RedisKeys, *, per_second: float, burst: int
+    ) -> None:
+        self.redis = batcher.redis
+        self.batcher = batcher
+        self.script = batcher.redis.register_script(BUCKET_SCRIPT)
         self.keys = keys
         self.per_second = per_second
         self.burst = burst
 
     async def take(self, key_hash: str) -> RateDecision | None:
         """The decision for one request; None when the key was not checked lately."""
-        reply = await self.script(keys=self._keys(key_hash), args=[self.per_second, self.burst])
+        reply = await self.batcher.script(
+            self.script, self._keys(key_hash), [self.per_second, self.burst]
+        )
         return self._decision(reply)
 
     async def take_and_get(
         self, key_hash: str, key: str
     ) -> tuple[RateDecision | None, bytes | None]:
         """`take`, and the value under `key` (None when absent, or when the key is unchecked)."""
-        reply = await self.script(
-            keys=[*self._keys(key_hash), key], args=[self.per_second, self.burst]
+        reply = await self.batcher.script(
+            self.script, [*self._keys(key_hash), key], [self.per_second, self.burst]
         )
         decision = self._decision(reply)
         return decision, reply[3] if decision is not None else None

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from services.api.api_keys import ApiKeyChecker
 from services.api.metrics import ApiMetrics
 from services.api.rate_limit import RateLimiter
+from services.api.redis_batch import RedisBatcher
 from shared.db import create_engine, create_session_factory
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
@@ -29,6 +30,7 @@ class Runtime:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     redis: "Redis"
+    batcher: RedisBatcher
     api_keys: ApiKeyChecker
     rate_limiter: RateLimiter
 
@@ -44,6 +46,7 @@ async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator
     )
     keys = RedisKeys(settings.redis_prefix)
     sessions = create_session_factory(engine)
+    batcher = RedisBatcher(redis)
     try:
         yield Runtime(
             settings=settings,
@@ -52,9 +55,10 @@ async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator
             engine=engine,
             sessions=sessions,
             redis=redis,
+            batcher=batcher,
             api_keys=ApiKeyChecker(sessions),
             rate_limiter=RateLimiter(
-                redis,
+                batcher,
                 keys,
                 per_second=settings.api_rate_limit_per_second,
                 burst=settings.api_rate_limit_burst,
