@@ -64,14 +64,17 @@ class Result:
     p50_ms: float
     p99_ms: float
     body_bytes: int
+    server_cpu_ms: float
+    database_cpu_ms: float | None
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """One URL to measure, and the bare route it is compared with."""
+    """One URL to measure, the process serving it, and the bare route it is compared with."""
 
     name: str
     url: str
+    server_pid: int
     headers: tuple[str, ...] = ()
     baseline: str | None = None
     goal: float | None = None
@@ -158,9 +161,17 @@ async def seed_profile(settings: Settings) -> None:
         await engine.dispose()
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running server process."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
-def server(command: list[str], port: int, environment: dict[str, str]) -> Iterator[str]:
-    """Run one server process until the block ends; yield its base URL once it answers."""
+def server(command: list[str], port: int, environment: dict[str, str]) -> Iterator[Served]:
+    """Run one server process until the block ends; yield it once it answers."""
     process = subprocess.Popen(
         command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -177,7 +188,7 @@ def server(command: list[str], port: int, environment: dict[str, str]) -> Iterat
                 time.sleep(0.1)
         else:
             sys.exit(f"{command} did not answer within 10 s")
-        yield url
+        yield Served(url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -199,23 +210,48 @@ def run_wrk(wrk: str, scenario: Scenario, duration: int, *, warm_up: bool) -> Re
             check=True,
             capture_output=True,
         )
+    database = database_pid()
+    server_before = cpu_seconds(scenario.server_pid)
+    database_before = cpu_seconds(database) if database else 0.0
     output = subprocess.run(
         [*base, "--duration", f"{duration}s", scenario.url],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
+    server_cpu = cpu_seconds(scenario.server_pid) - server_before
+    database_cpu = cpu_seconds(database) - database_before if database else None
     if "Non-2xx" in output or "Socket errors" in output:
         sys.exit(f"{scenario.name}: wrk saw errors:\n{output}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
     assert rate is not None, output
+    assert total is not None, output
+    requests = int(total.group(1))
     return Result(
         name=scenario.name,
         requests_per_second=float(rate.group(1)),
         p50_ms=latency_ms(output, "50%"),
         p99_ms=latency_ms(output, "99%"),
         body_bytes=body_bytes,
+        server_cpu_ms=server_cpu * 1000 / requests,
+        database_cpu_ms=database_cpu * 1000 / requests if database_cpu is not None else None,
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_pid() -> int | None:
+    """The local MariaDB (or MySQL) server's process, if it runs on this machine."""
+    for name in ("mariadbd", "mysqld"):
+        found = subprocess.run(["pidof", "-s", name], capture_output=True, text=True).stdout
+        if found.strip():
+            return int(found)
+    return None
 
 
 def latency_ms(output: str, percentile: str) -> float:
@@ -274,8 +310,9 @@ def report(
 ) -> str:
     """The RESULTS.md section of this run."""
     rows = [
-        "| scenario | body | requests/s | p50 | p99 | ratio to bare (req/s) | goal |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | body | requests/s | p50 | p99 | ratio to bare (req/s) | goal "
+        "| server CPU per request | MariaDB CPU per request |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for key, scenario in scenarios.items():
         result = results[key]
@@ -284,9 +321,11 @@ def report(
             bare = results[scenario.baseline].requests_per_second
             ratio = f"{result.requests_per_second / bare:.2f}"
         goal = f"≥ {scenario.goal}" if scenario.goal else ""
+        database = "n/a" if result.database_cpu_ms is None else f"{result.database_cpu_ms:.3f} ms"
         rows.append(
             f"| {result.name} | {result.body_bytes:,} B | {result.requests_per_second:,.0f} | "
-            f"{result.p50_ms:.2f} ms | {result.p99_ms:.2f} ms | {ratio} | {goal} |"
+            f"{result.p50_ms:.2f} ms | {result.p99_ms:.2f} ms | {ratio} | {goal} "
+            f"| {result.server_cpu_ms:.3f} ms | {database} |"
         )
     return "\n".join(
         [
@@ -298,14 +337,18 @@ def report(
             f"{rounds} rounds of {duration} s runs taking the scenarios in turn, each scenario's "
             "median round shown. One uvicorn worker (uvloop, httptools), INFO logs (one line "
             "per request) to /dev/null, MariaDB and Redis local. History: one profile with "
-            "1,000 points. `API_AUTH=disabled` except where a key is sent.",
+            "1,000 points. `API_AUTH=disabled` except where a key is sent. CPU per request: "
+            "the CPU time the serving process (and the local MariaDB server) used during the "
+            "run, divided by the requests answered.",
             "",
             *rows,
             "",
             "- cached: `GET …/user_history/{user_id}`, the default view (newest 100 points), "
-            "answered from Redis.",
-            "- with an API key: the same, with `API_AUTH=required`: one more Redis script call "
-            "per request checks the key's mark and takes its rate limit (MySQL is asked once a "
+            "answered from Redis before FastAPI's routing (`services/api/cached_reads.py`); the "
+            "Redis reads of concurrent requests share one pipeline per turn of the event loop "
+            "(`services/api/redis_batch.py`).",
+            "- with an API key: the same, with `API_AUTH=required`: the Redis call is a script "
+            "that also checks the key's mark and takes its rate limit (MySQL is asked once a "
             "minute; the limit is set out of reach).",
             "- cache bypassed: the same 100 points, but `since=2000-01-01T00:00:00Z` makes it a "
             "view that is never cached: what a cache miss of the default view costs.",
@@ -314,19 +357,28 @@ def report(
             "- bare: a FastAPI app whose one route returns the same bytes, on the same server "
             "stack; each API scenario's ratio is to the bare route with its body.",
             "",
-            "Neither goal is met. Where the time goes (profiled once while writing this "
-            "benchmark, one request at a time in-process): the bare route's app costs about "
-            "25 µs of CPU per request, a cached read about 200 µs — FastAPI's validation of the "
-            "path and query parameters about 65 µs, the request-context middleware (request id, "
-            "access log line, metrics) about 50 µs, the Redis GET about 40 µs of client CPU. "
-            "An uncached 1,000-point read spends about 2 ms in MariaDB and the driver and 3-4 ms "
-            "turning 1,000 rows into validated JSON in Python, where the bare route only copies "
-            "214 kB; having MariaDB build the JSON (GROUP_CONCAT of JSON_OBJECT) measured "
-            "3.7 ms per query, no better. Under wrk the machine's two cores are shared by the "
-            "server, wrk, MariaDB, Redis and colleagues' jobs.",
-            "",
+            *uncached_bound(results),
         ]
     )
+
+
+def uncached_bound(results: dict[str, Result]) -> list[str]:
+    """What MariaDB's own CPU per uncached read allows, against that scenario's goal."""
+    uncached, bare = results["uncached"], results["bare-1000"]
+    if uncached.database_cpu_ms is None:
+        return []
+    cores = os.cpu_count() or 1
+    # Requests/s that MariaDB alone could serve with every core, and its ratio to the bare route.
+    ceiling = cores * 1000 / uncached.database_cpu_ms
+    return [
+        f"Uncached reads: MariaDB used {uncached.database_cpu_ms:.2f} ms of CPU per 1,000-point "
+        f"read, so even with all {cores} cores to itself (no API process, no wrk) it could "
+        f"serve at most {ceiling:,.0f} reads/s, {ceiling / bare.requests_per_second:.2f} of the "
+        "bare route; the API process added "
+        f"{uncached.server_cpu_ms:.2f} ms per read (driver, rows to values, JSON) against "
+        f"{bare.server_cpu_ms:.2f} ms for the bare route.",
+        "",
+    ]
 
 
 def write_section(section: str) -> None:
@@ -380,39 +432,47 @@ def measure(
         tempfile.TemporaryDirectory(prefix="bench-api-") as work,
         server(
             api, open_port, {**environment, "API_AUTH": "disabled", "API_PORT": str(open_port)}
-        ) as open_url,
-        server(api, keyed_port, {**keyed, "API_PORT": str(keyed_port)}) as keyed_url,
+        ) as open_api,
+        server(api, keyed_port, {**keyed, "API_PORT": str(keyed_port)}) as keyed_api,
     ):
         bodies = Path(work)
         history = f"{HISTORY}/{USER_ID}"
         for name, query in (("cached", ""), ("uncached", f"?limit={POINTS}")):
-            body = httpx.get(f"{open_url}{history}{query}", timeout=30).content
+            body = httpx.get(f"{open_api.url}{history}{query}", timeout=30).content
             (bodies / f"{name}.json").write_bytes(body)
         bare = [sys.executable, __file__, "serve-bare", str(bare_port), str(bodies)]
-        with server(bare, bare_port, environment) as bare_url:
+        with server(bare, bare_port, environment) as bare_app:
             scenarios = {
-                "bare-100": Scenario("bare route, 100-point body", f"{bare_url}/bare/cached"),
+                "bare-100": Scenario(
+                    "bare route, 100-point body", f"{bare_app.url}/bare/cached", bare_app.pid
+                ),
                 "cached": Scenario(
                     "cached read (100 points)",
-                    f"{open_url}{history}",
+                    f"{open_api.url}{history}",
+                    open_api.pid,
                     baseline="bare-100",
                     goal=0.6,
                 ),
                 "cached-key": Scenario(
                     "cached read with an API key",
-                    f"{keyed_url}{history}",
+                    f"{keyed_api.url}{history}",
+                    keyed_api.pid,
                     headers=(f"X-API-Key: {key}",),
                     baseline="bare-100",
                 ),
                 "bypassed": Scenario(
                     "cache bypassed (same 100 points)",
-                    f"{open_url}{history}?since=2000-01-01T00:00:00Z",
+                    f"{open_api.url}{history}?since=2000-01-01T00:00:00Z",
+                    open_api.pid,
                     baseline="bare-100",
                 ),
-                "bare-1000": Scenario("bare route, 1,000-point body", f"{bare_url}/bare/uncached"),
+                "bare-1000": Scenario(
+                    "bare route, 1,000-point body", f"{bare_app.url}/bare/uncached", bare_app.pid
+                ),
                 "uncached": Scenario(
                     "uncached read (1,000 points)",
-                    f"{open_url}{history}?limit={POINTS}",
+                    f"{open_api.url}{history}?limit={POINTS}",
+                    open_api.pid,
                     baseline="bare-1000",
                     goal=0.25,
                 ),

@@ -16,6 +16,9 @@ from shared.repositories.tasks import TaskRepository
 
 # Instagram ids are stored as BIGINT UNSIGNED; a longer number cannot be one.
 MAX_INSTAGRAM_ID = 2**64 - 1
+# The longest user id, username or post code a history path takes (with leading zeros, an id
+# may be longer than its 20 digits).
+MAX_TARGET_LENGTH = 64
 
 
 class HistoryService:
@@ -103,7 +106,7 @@ async def _influencer_task(tasks: TaskRepository, user: str, instagram_id: int |
 
 def instagram_id_of(user: str) -> int | None:
     """The numeric Instagram id that `user` spells, or None (then it may be a username)."""
-    if not (user.isascii() and user.isdigit()):
+    if len(user) > MAX_TARGET_LENGTH or not (user.isascii() and user.isdigit()):
         return None
     number = int(user)
     return number if 0 < number <= MAX_INSTAGRAM_ID else None

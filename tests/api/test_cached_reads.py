@@ -122,6 +122,33 @@ async def test_a_path_or_query_the_app_must_judge_is_left_to_it(
     assert b"cached" not in response.content
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{INFLUENCER.prefix}/user_history/{'0' * 57}{USER_ID}",  # 65 characters
+        f"{INFLUENCER.prefix}/user_history/{'9' * 5000}",  # past Python's int() digit limit
+        f"{POST.prefix}/video_history/{'C' * 65}",
+    ],
+    ids=["65-digit-id", "5000-digit-id", "65-character-code"],
+)
+async def test_an_overlong_target_is_refused_by_the_app_never_a_500(
+    client: AsyncClient, sessions: Sessions, path: str
+) -> None:
+    await seed(client, sessions)
+    await client.get(USER_HISTORY)  # cached
+    assert_error(await client.get(path), 422, "validation_error")
+
+
+async def test_an_id_padded_to_the_longest_target_is_still_the_id(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    await seed(client, sessions)
+    cached = await client.get(USER_HISTORY)
+    padded = await client.get(f"{INFLUENCER.prefix}/user_history/{'0' * 56}{USER_ID}")
+    assert padded.content == cached.content
+    assert await cache_counts(client, "influencer") == {"hit": 1.0, "miss": 1.0, "error": 0.0}
+
+
 async def test_a_cached_view_still_wants_a_valid_key(limited: Settings, sessions: Sessions) -> None:
     async with running_app(limited) as client:
         key = await add_api_key(sessions)

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from services.api import examples
 from services.api.dependencies import TaskServiceDep, history_service
+from services.api.history import MAX_TARGET_LENGTH
 from services.api.history_window import (
     DEFAULT_HISTORY_LIMIT,
     LimitQuery,
@@ -76,7 +77,7 @@ async def user_history(
     user_id: Annotated[
         str,
         Path(
-            max_length=64,
+            max_length=MAX_TARGET_LENGTH,
             description="The numeric Instagram user id, or the username",
             examples=["25025320", "instagram"],
         ),

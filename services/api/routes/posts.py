@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from services.api import examples
 from services.api.dependencies import TaskServiceDep, history_service
+from services.api.history import MAX_TARGET_LENGTH
 from services.api.history_window import (
     DEFAULT_HISTORY_LIMIT,
     LimitQuery,
@@ -70,7 +71,7 @@ async def video_history(
     post_code: Annotated[
         str,
         Path(
-            max_length=64,
+            max_length=MAX_TARGET_LENGTH,
             description="The post's shortcode, as in instagram.com/p/<code>/",
             examples=["CxYQJO8xuC6"],
         ),
