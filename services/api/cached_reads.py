@@ -21,8 +21,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.api.api_keys import hash_key
 from services.api.auth import offered_key
 from services.api.history import instagram_id_of
-from services.api.history_cache import LEASE_PREFIX
-from services.api.request_context import RATE_DECISION, REDIS_FAILED, add_response_headers
+from services.api.history_cache import cached_body
+from services.api.request_context import (
+    CACHE_MISSED,
+    RATE_DECISION,
+    REDIS_FAILED,
+    add_response_headers,
+)
 from services.api.responses import JSON
 from services.api.runtime import Runtime
 from shared.instagram import InvalidInstagramInput, parse_shortcode
@@ -59,14 +64,17 @@ class CachedHistoryMiddleware:
             return False
         route, kind, cache_key = target
         try:
-            body = await self._read(scope, runtime, cache_key)
+            read, value = await self._read(scope, runtime, cache_key)
         except RedisError as error:
             log.warning("api.history_cache_unavailable", error=repr(error))
             runtime.metrics.history_cache.labels(kind, "error").inc()
             scope.setdefault("state", {})[REDIS_FAILED] = error
             return False
-        if body is None or body.startswith(LEASE_PREFIX):
-            return False  # the app counts the miss and fills the cache
+        body = cached_body(value)
+        if body is None:
+            if read:  # the app counts the miss and takes the lease without reading again
+                scope.setdefault("state", {})[CACHE_MISSED] = cache_key
+            return False
         runtime.metrics.history_cache.labels(kind, "hit").inc()
         scope["route"] = route  # the request's metrics and log line name the route template
         await Response(body, media_type=JSON)(scope, receive, send)
@@ -89,16 +97,21 @@ class CachedHistoryMiddleware:
             return self.post_route, TaskType.POST, runtime.keys.post_history(code)
         return None
 
-    async def _read(self, scope: Scope, runtime: Runtime, cache_key: str) -> bytes | None:
-        """The cached body; with keys required, only for a vouched-for key within its limit."""
+    async def _read(
+        self, scope: Scope, runtime: Runtime, cache_key: str
+    ) -> tuple[bool, bytes | None]:
+        """Whether the key was read, and its value; with keys required, it is read only for
+        a vouched-for key within its limit."""
         if runtime.settings.api_auth != "required":
-            return await runtime.batcher.get(cache_key)
+            return True, await runtime.batcher.get(cache_key)
         key = await offered_key(HTTPConnection(scope))
         if not key:
-            return None  # the app answers 401
-        decision, body = await runtime.rate_limiter.take_and_get(hash_key(key), cache_key)
+            return False, None  # the app answers 401
+        decision, value = await runtime.rate_limiter.take_and_get(hash_key(key), cache_key)
         if decision is None:
-            return None  # not checked lately: the app asks MySQL, then takes the token
+            return False, None  # not checked lately: the app asks MySQL, then takes the token
         scope.setdefault("state", {})[RATE_DECISION] = decision
         add_response_headers(scope, decision.headers())
-        return body if decision.allowed else None  # over the limit: the app answers 429
+        if not decision.allowed:
+            return False, None  # over the limit: the app answers 429
+        return True, value

@@ -23,24 +23,38 @@ return false
 """
 
 
+def cached_body(value: bytes | None) -> bytes | None:
+    """The body in a value read from a cache key: None for no key, or for a lease on it."""
+    return None if value is None or value.startswith(LEASE_PREFIX) else value
+
+
 class HistoryCache:
     """Gets and puts cached history bodies; a Redis failure is a logged miss, never an error.
 
     One instance serves one request: after Redis fails once, the request stops asking it.
+    `missed_key` is a key this request already found without a body (it is not read again).
     """
 
-    def __init__(self, redis: "Redis", metrics: ApiMetrics, *, available: bool = True) -> None:
+    def __init__(
+        self,
+        redis: "Redis",
+        metrics: ApiMetrics,
+        *,
+        available: bool = True,
+        missed_key: str | None = None,
+    ) -> None:
         self.redis = redis
         self.metrics = metrics
         self.available = available
+        self.missed_key = missed_key
 
     async def get_or_lease(self, key: str, kind: str) -> tuple[bytes | None, bytes | None]:
         """The cached body under `key`; on a miss, the lease that allows filling it (if won)."""
         if not self.available:
             return None, None
         try:
-            body: bytes | None = await self.redis.get(key)
-            if body is not None and not body.startswith(LEASE_PREFIX):
+            body = None if key == self.missed_key else cached_body(await self.redis.get(key))
+            if body is not None:
                 self.metrics.history_cache.labels(kind, "hit").inc()
                 return body, None
             self.metrics.history_cache.labels(kind, "miss").inc()

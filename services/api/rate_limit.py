@@ -79,7 +79,6 @@ class RateLimiter:
     def __init__(
         self, batcher: RedisBatcher, keys: RedisKeys, *, per_second: float, burst: int
     ) -> None:
-        self.redis = batcher.redis
         self.batcher = batcher
         self.script = batcher.redis.register_script(BUCKET_SCRIPT)
         self.keys = keys
@@ -121,4 +120,5 @@ class RateLimiter:
 
     async def mark_checked(self, key_hash: str) -> None:
         """Remember for a while that this key was found active in MySQL."""
-        await self.redis.set(self.keys.api_key_checked(key_hash), b"1", ex=CHECKED_TTL_SECONDS)
+        checked = self.keys.api_key_checked(key_hash)
+        await self.batcher.redis.set(checked, b"1", ex=CHECKED_TTL_SECONDS)

@@ -67,12 +67,18 @@ def running_app(settings: Settings) -> AbstractAsyncContextManager[AsyncClient]:
 
 
 async def create_task(
-    client: AsyncClient, kind: Kind, target: str | None = None, interval: str = "1h"
+    client: AsyncClient,
+    kind: Kind,
+    target: str | None = None,
+    interval: str = "1h",
+    *,
+    headers: dict[str, str] | None = None,
 ) -> str:
-    """Create a task through the API and return its id."""
+    """Create a task through the API (with `headers`, e.g. a key) and return its id."""
     response = await client.post(
         f"{kind.prefix}/create_monitor_task",
         json=kind.create_body(target or kind.sample_target, interval),
+        headers=headers,
     )
     assert response.status_code == 201, response.text
     return str(response.json()["data"]["task_id"])

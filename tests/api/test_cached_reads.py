@@ -36,12 +36,14 @@ def limited(settings: Settings) -> Settings:
     return settings.model_copy(update=LIMITED)
 
 
-async def seed(client: AsyncClient, sessions: Sessions) -> None:
-    """A collected profile and post, two points each."""
-    task_id = await create_task(client, INFLUENCER, "natgeo")
+async def seed(
+    client: AsyncClient, sessions: Sessions, headers: dict[str, str] | None = None
+) -> None:
+    """A collected profile and post, two points each (created with `headers`, e.g. a key)."""
+    task_id = await create_task(client, INFLUENCER, "natgeo", headers=headers)
     await learn_user_id(sessions, task_id, USER_ID, START)
     await add_influencer_points(sessions, task_id, user_id=USER_ID, start=START, count=2)
-    task_id = await create_task(client, POST, POST_CODE)
+    task_id = await create_task(client, POST, POST_CODE, headers=headers)
     await add_post_points(sessions, task_id, post_code=POST_CODE, start=START, count=2)
 
 
@@ -86,6 +88,27 @@ async def test_a_hit_is_counted_and_logged_under_its_route_template(
     assert line["status"] == 200
     assert request_count(metrics, template, 200) == 2.0
     assert await cache_counts(client, "influencer") == {"hit": 1.0, "miss": 1.0, "error": 0.0}
+
+
+async def redis_gets(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize("path", [USER_HISTORY, VIDEO_HISTORY])
+async def test_a_miss_reads_the_key_once_then_fills_it(
+    client: AsyncClient, sessions: Sessions, redis: Redis, path: str
+) -> None:
+    await seed(client, sessions)
+    before = await redis_gets(redis)
+    miss = await client.get(path)
+    after = await redis_gets(redis)
+
+    assert miss.status_code == 200
+    # The shortcut's read and the GET inside the fill's compare-and-set script: the app takes
+    # its lease without reading the key a second time.
+    assert after - before == 2
+    assert (await client.get(path)).content == miss.content
 
 
 async def test_an_id_written_with_leading_zeros_reads_the_same_entry(
@@ -153,7 +176,7 @@ async def test_a_cached_view_still_wants_a_valid_key(limited: Settings, sessions
     async with running_app(limited) as client:
         key = await add_api_key(sessions)
         headers = {"X-API-Key": key}
-        await seed_with_key(client, sessions, headers)
+        await seed(client, sessions, headers)
         assert (await client.get(USER_HISTORY, headers=headers)).status_code == 200  # cached now
 
         assert_error(await client.get(USER_HISTORY), 401, "missing_api_key")
@@ -166,23 +189,6 @@ async def test_a_cached_view_still_wants_a_valid_key(limited: Settings, sessions
         assert_error(await client.get(USER_HISTORY, headers=headers), 401, "invalid_api_key")
 
 
-async def seed_with_key(client: AsyncClient, sessions: Sessions, headers: dict[str, str]) -> None:
-    """`seed` through an app that wants keys (the requests are not rate limited here)."""
-    for kind, target in ((INFLUENCER, "natgeo"), (POST, POST_CODE)):
-        created = await client.post(
-            f"{kind.prefix}/create_monitor_task",
-            json=kind.create_body(target),
-            headers=headers,
-        )
-        assert created.status_code == 201, created.text
-        task_id = created.json()["data"]["task_id"]
-        if kind is INFLUENCER:
-            await learn_user_id(sessions, task_id, USER_ID, START)
-            await add_influencer_points(sessions, task_id, user_id=USER_ID, start=START, count=2)
-        else:
-            await add_post_points(sessions, task_id, post_code=POST_CODE, start=START, count=2)
-
-
 async def test_hits_and_misses_each_take_one_token_and_the_limit_holds_for_hits(
     limited: Settings, sessions: Sessions, settings: Settings
 ) -> None:
@@ -191,7 +197,7 @@ async def test_hits_and_misses_each_take_one_token_and_the_limit_holds_for_hits(
     headers = {"X-API-Key": key}
     bearer = {"Authorization": f"Bearer {key}"}
     async with running_app(unlimited) as client:
-        await seed_with_key(client, sessions, headers)
+        await seed(client, sessions, headers)
     async with running_app(limited) as client:
         # A fresh budget of 3: the first read checks the key in MySQL and misses the cache, the
         # second hits (by the bearer form), the third misses for the post; then 429 on a hit.
@@ -235,7 +241,7 @@ async def test_without_redis_a_keyed_read_asks_mysql_for_the_key_once(
     no_redis = settings.model_copy(update={"redis_url": DEAD_REDIS_URL, "api_auth": "required"})
     key = await add_api_key(sessions)
     async with running_app(no_redis) as client:
-        await seed_with_key(client, sessions, {"X-API-Key": key})
+        await seed(client, sessions, {"X-API-Key": key})
         with capture_logs() as logs:
             allowed = await client.get(USER_HISTORY, headers={"X-API-Key": key})
             refused = await client.get(USER_HISTORY, headers={"X-API-Key": key + "x"})
