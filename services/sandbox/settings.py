@@ -48,12 +48,4 @@ class SandboxSettings(BaseSettings):
 
     def fault_knobs(self) -> FaultKnobs:
         """The start-up values of the knobs the admin endpoint can change later."""
-        return FaultKnobs(
-            latency_ms=self.latency_ms,
-            latency_jitter_ms=self.latency_jitter_ms,
-            error_rate=self.error_rate,
-            rate_limit_rate=self.rate_limit_rate,
-            retry_after_seconds=self.retry_after_seconds,
-            outage=self.outage,
-            seed=self.seed,
-        )
+        return FaultKnobs.model_validate(self.model_dump(include=set(FaultKnobs.model_fields)))
