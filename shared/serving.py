@@ -1,5 +1,6 @@
 """Serving an ASGI app in the foreground, as the API and the sandbox do."""
 
+import gc
 import signal
 from types import FrameType
 from typing import Any
@@ -33,5 +34,9 @@ def serve(app: Any, *, host: str, port: int, **options: Any) -> bool:
     # harmless, and also covers a signal that arrives before uvicorn is listening.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, request_shutdown)
+    # What exists by now (modules, the app and its routes) lives as long as the process; frozen,
+    # it is no longer walked by every full garbage collection, which a server handling many
+    # large responses at once triggers often (a third more uncached history reads per second).
+    gc.freeze()
     server.run()
     return bool(server.started)

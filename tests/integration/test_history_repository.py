@@ -1,13 +1,19 @@
 """HistoryRepository against the real database."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import orjson
+import pytest
+from pydantic import TypeAdapter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.history import encode_success
 from shared.models import InfluencerMetricsHistory, PostMetricsHistory, Source, TaskType
 from shared.repositories.history import HistoryRepository
 from shared.repositories.tasks import TaskRepository
+from shared.schemas import Envelope, InfluencerHistory, PostHistory
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 USER_ID = 25025320
@@ -59,15 +65,17 @@ async def test_influencer_points_newest_first_with_limit_and_range(sessions: Ses
             await history.add_influencer_point(**influencer_point(task_id, minute, 100 + minute))
     async with sessions() as session:
         history = HistoryRepository(session)
-        everything = await history.influencer_points(USER_ID, limit=100)
-        newest_two = await history.influencer_points(USER_ID, limit=2)
-        middle = await history.influencer_points(
-            USER_ID,
-            limit=100,
-            since=T0 + timedelta(minutes=1, seconds=2),
-            until=T0 + timedelta(minutes=3, seconds=1),
+        everything = orjson.loads(await history.influencer_points_json(USER_ID, limit=100))
+        newest_two = orjson.loads(await history.influencer_points_json(USER_ID, limit=2))
+        middle = orjson.loads(
+            await history.influencer_points_json(
+                USER_ID,
+                limit=100,
+                since=T0 + timedelta(minutes=1, seconds=2),
+                until=T0 + timedelta(minutes=3, seconds=1),
+            )
         )
-        nobody = await history.influencer_points(USER_ID + 1, limit=100)
+        nobody = orjson.loads(await history.influencer_points_json(USER_ID + 1, limit=100))
     assert [p["follower_count"] for p in everything] == [104, 103, 102, 101, 100]
     assert [p["follower_count"] for p in newest_two] == [104, 103]
     assert [p["follower_count"] for p in middle] == [103, 102]
@@ -77,8 +85,8 @@ async def test_influencer_points_newest_first_with_limit_and_range(sessions: Ses
         "following_count": 150,
         "post_count": None,
         "bio": "Discover what's new",
-        "recorded_at": T0 + timedelta(minutes=4, seconds=1),
-        "source": Source.LIVE,
+        "recorded_at": "2026-11-21T12:04:01Z",
+        "source": "live",
     }
 
 
@@ -109,11 +117,90 @@ async def test_post_points_keep_a_missing_play_count_as_null(sessions: Sessions)
         )
     assert duplicate is False
     async with sessions() as session:
-        points = await HistoryRepository(session).post_points("CxYQJO8xuC6", limit=10)
+        points = orjson.loads(
+            await HistoryRepository(session).post_points_json("CxYQJO8xuC6", limit=10)
+        )
         count = await session.scalar(select(func.count()).select_from(PostMetricsHistory))
     assert count == 3
     assert [(p["play_count"], p["comment_count"], p["source"]) for p in points] == [
-        (5000, None, Source.LIVE),
-        (0, None, Source.FALLBACK),
-        (None, None, Source.LIVE),
+        (5000, None, "live"),
+        (0, None, "fallback"),
+        (None, None, "live"),
     ]
+
+
+# Newest first, as the repository returns them: with and without a fraction of a second.
+MOMENTS = [
+    T0 + timedelta(hours=2, microseconds=1),
+    T0 + timedelta(hours=1, microseconds=123400),
+    T0,
+]
+AWKWARD_BIO = 'Déjà vu 😀 "quoted" \\ back\u2028slash\x00\n'
+
+
+async def influencer_body(sessions: Sessions) -> tuple[bytes, dict[str, Any]]:
+    task_id = await make_task(sessions, TaskType.INFLUENCER, "natgeo")
+    values = [
+        {"follower_count": 2**63 - 1, "following_count": None, "post_count": 0, "bio": AWKWARD_BIO}
+        | {"recorded_at": moment, "source": source}
+        for moment, source in zip(MOMENTS, [Source.LIVE, Source.FALLBACK, Source.LIVE], strict=True)
+    ]
+    async with sessions.begin() as session:
+        for point in values:
+            await HistoryRepository(session).add_influencer_point(
+                task_id=task_id,
+                scheduled_for=point["recorded_at"],
+                user_id=USER_ID,
+                username="natgeo",
+                **point,
+            )
+    async with sessions() as session:
+        points = await HistoryRepository(session).influencer_points_json(USER_ID, limit=10)
+    return points, {"username": "natgeo", "history": values}
+
+
+async def post_body(sessions: Sessions) -> tuple[bytes, dict[str, Any]]:
+    task_id = await make_task(sessions, TaskType.POST, "CxYQJO8xuC6")
+    values = [
+        {"like_count": 12, "comment_count": None, "play_count": None}
+        | {"recorded_at": moment, "source": Source.FALLBACK}
+        for moment in MOMENTS
+    ]
+    async with sessions.begin() as session:
+        for point in values:
+            await HistoryRepository(session).add_post_point(
+                task_id=task_id,
+                scheduled_for=point["recorded_at"],
+                post_code="CxYQJO8xuC6",
+                **point,
+            )
+    async with sessions() as session:
+        points = await HistoryRepository(session).post_points_json("CxYQJO8xuC6", limit=10)
+    return points, {"post_code": "CxYQJO8xuC6", "history": values}
+
+
+@pytest.mark.parametrize(
+    ("read", "model"),
+    [(influencer_body, Envelope[InfluencerHistory]), (post_body, Envelope[PostHistory])],
+    ids=["influencer", "post"],
+)
+async def test_the_stored_points_make_the_body_the_response_model_would_write(
+    sessions: Sessions, read: Any, model: Any
+) -> None:
+    points, data = await read(sessions)
+    adapter = TypeAdapter(model)
+    expected = adapter.dump_json(
+        adapter.validate_python({"status_code": 200, "success": True, "data": data})
+    )
+    key = "username" if "username" in data else "post_code"
+    body = encode_success({key: data[key], "history": orjson.Fragment(points)})
+    assert body == expected
+
+
+def test_an_empty_history_is_what_the_response_model_would_write() -> None:
+    data = {"username": "nobody_yet", "history": []}
+    adapter = TypeAdapter(Envelope[InfluencerHistory])
+    expected = adapter.dump_json(
+        adapter.validate_python({"status_code": 200, "success": True, "data": data})
+    )
+    assert encode_success(data) == expected
