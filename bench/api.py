@@ -6,8 +6,9 @@ own (removed at the end). Each scenario runs wrk with 64 connections against one
 
 - cached:     the default view (newest 100 points), answered from Redis; also with an API key
               (a second API process with API_AUTH=required), and with the cache bypassed;
-- uncached:   `?limit=1000`, every point, read from MySQL on each request (never cached);
-- bare:       a FastAPI app with one route returning the same bytes, for each of the two bodies.
+- uncached:   `?limit=1000`, every point, read from MySQL on each request (never cached); and
+              `?limit=1`, what any read that goes to MySQL costs;
+- bare:       a FastAPI app with one route returning the same bytes, for each of the bodies.
 
 The scenarios take turns for a few rounds; each keeps its median. Requests/s and p50/p99
 latency go to bench/RESULTS.md (section "API"), with ratios to the bare route. `make bench-api`;
@@ -269,7 +270,7 @@ def serve_bare(port: int, bodies: Path) -> None:
     from starlette.responses import Response
 
     app = FastAPI()
-    body_of = {name: (bodies / f"{name}.json").read_bytes() for name in ("cached", "uncached")}
+    body_of = {path.stem: path.read_bytes() for path in bodies.glob("*.json")}
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -353,7 +354,8 @@ def report(
             "- cache bypassed: the same 100 points, but `since=2000-01-01T00:00:00Z` makes it a "
             "view that is never cached: what a cache miss of the default view costs.",
             "- uncached: `?limit=1000`, all 1,000 points read from MySQL and serialised on every "
-            "request.",
+            "request; with `?limit=1`, the newest point only: what any read that goes to MySQL "
+            "costs whatever its size.",
             "- bare: a FastAPI app whose one route returns the same bytes, on the same server "
             "stack; each API scenario's ratio is to the bare route with its body.",
             "",
@@ -363,22 +365,29 @@ def report(
 
 
 def uncached_bound(results: dict[str, Result]) -> list[str]:
-    """What MariaDB's own CPU per uncached read allows, against that scenario's goal."""
-    uncached, bare = results["uncached"], results["bare-1000"]
-    if uncached.database_cpu_ms is None:
-        return []
+    """What the measured costs of an uncached read allow, against that scenario's goal."""
+    uncached, single, bare = results["uncached"], results["uncached-1"], results["bare-1000"]
     cores = os.cpu_count() or 1
-    # Requests/s that MariaDB alone could serve with every core, and its ratio to the bare route.
-    ceiling = cores * 1000 / uncached.database_cpu_ms
-    return [
-        f"Uncached reads: MariaDB used {uncached.database_cpu_ms:.2f} ms of CPU per 1,000-point "
-        f"read, so even with all {cores} cores to itself (no API process, no wrk) it could "
-        f"serve at most {ceiling:,.0f} reads/s, {ceiling / bare.requests_per_second:.2f} of the "
-        "bare route; the API process added "
-        f"{uncached.server_cpu_ms:.2f} ms per read (driver, rows to values, JSON) against "
-        f"{bare.server_cpu_ms:.2f} ms for the bare route.",
-        "",
+    # Reads/s, as a ratio to the bare route, if the API process had a core to itself and
+    # nothing but the fixed cost of a read that goes to MySQL.
+    floor_ceiling = 1000 / single.server_cpu_ms / bare.requests_per_second
+    lines = [
+        f"Uncached reads: any read that goes to MySQL cost the API process "
+        f"{single.server_cpu_ms:.2f} ms of CPU for a single point (routing, a session, the "
+        f"task and history queries) against {bare.server_cpu_ms:.2f} ms for the bare route, "
+        f"so with a core to itself it could serve at most {floor_ceiling:.2f} of the bare "
+        f"route's requests/s before reading any history; the 1,000 points added "
+        f"{uncached.server_cpu_ms - single.server_cpu_ms:.2f} ms (driver, rows, JSON)."
     ]
+    if uncached.database_cpu_ms is not None:
+        # Requests/s that MariaDB alone could serve with every core, as a ratio to the bare route.
+        ceiling = cores * 1000 / uncached.database_cpu_ms / bare.requests_per_second
+        lines.append(
+            f"MariaDB used {uncached.database_cpu_ms:.2f} ms of CPU per 1,000-point read: with "
+            f"all {cores} cores to itself (no API process, no wrk) it could serve at most "
+            f"{ceiling:.2f} of the bare route."
+        )
+    return [" ".join(lines), ""]
 
 
 def write_section(section: str) -> None:
@@ -437,7 +446,7 @@ def measure(
     ):
         bodies = Path(work)
         history = f"{HISTORY}/{USER_ID}"
-        for name, query in (("cached", ""), ("uncached", f"?limit={POINTS}")):
+        for name, query in (("cached", ""), ("uncached", f"?limit={POINTS}"), ("one", "?limit=1")):
             body = httpx.get(f"{open_api.url}{history}{query}", timeout=30).content
             (bodies / f"{name}.json").write_bytes(body)
         bare = [sys.executable, __file__, "serve-bare", str(bare_port), str(bodies)]
@@ -475,6 +484,15 @@ def measure(
                     open_api.pid,
                     baseline="bare-1000",
                     goal=0.25,
+                ),
+                "bare-1": Scenario(
+                    "bare route, 1-point body", f"{bare_app.url}/bare/one", bare_app.pid
+                ),
+                "uncached-1": Scenario(
+                    "uncached read (1 point)",
+                    f"{open_api.url}{history}?limit=1",
+                    open_api.pid,
+                    baseline="bare-1",
                 ),
             }
             # Rounds interleave the scenarios, so a neighbour's burst of CPU use spreads over
