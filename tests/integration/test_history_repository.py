@@ -138,7 +138,8 @@ MOMENTS = [
 AWKWARD_BIO = 'Déjà vu 😀 "quoted" \\ back\u2028slash\x00\n'
 
 
-async def influencer_body(sessions: Sessions) -> tuple[bytes, dict[str, Any]]:
+async def stored_influencer_points(sessions: Sessions) -> tuple[bytes, dict[str, Any]]:
+    """Points stored and read back as JSON, with the data they were stored from."""
     task_id = await make_task(sessions, TaskType.INFLUENCER, "natgeo")
     values = [
         {"follower_count": 2**63 - 1, "following_count": None, "post_count": 0, "bio": AWKWARD_BIO}
@@ -159,7 +160,8 @@ async def influencer_body(sessions: Sessions) -> tuple[bytes, dict[str, Any]]:
     return points, {"username": "natgeo", "history": values}
 
 
-async def post_body(sessions: Sessions) -> tuple[bytes, dict[str, Any]]:
+async def stored_post_points(sessions: Sessions) -> tuple[bytes, dict[str, Any]]:
+    """Points stored and read back as JSON, with the data they were stored from."""
     task_id = await make_task(sessions, TaskType.POST, "CxYQJO8xuC6")
     values = [
         {"like_count": 12, "comment_count": None, "play_count": None}
@@ -179,28 +181,30 @@ async def post_body(sessions: Sessions) -> tuple[bytes, dict[str, Any]]:
     return points, {"post_code": "CxYQJO8xuC6", "history": values}
 
 
+def body_of_response_model(model: Any, data: dict[str, Any]) -> bytes:
+    """The 200 body pydantic writes for `data` through the route's response model."""
+    adapter = TypeAdapter(model)
+    return adapter.dump_json(
+        adapter.validate_python({"status_code": 200, "success": True, "data": data})
+    )
+
+
 @pytest.mark.parametrize(
-    ("read", "model"),
-    [(influencer_body, Envelope[InfluencerHistory]), (post_body, Envelope[PostHistory])],
+    ("store", "model"),
+    [
+        (stored_influencer_points, Envelope[InfluencerHistory]),
+        (stored_post_points, Envelope[PostHistory]),
+    ],
     ids=["influencer", "post"],
 )
 async def test_the_stored_points_make_the_body_the_response_model_would_write(
-    sessions: Sessions, read: Any, model: Any
+    sessions: Sessions, store: Any, model: Any
 ) -> None:
-    points, data = await read(sessions)
-    adapter = TypeAdapter(model)
-    expected = adapter.dump_json(
-        adapter.validate_python({"status_code": 200, "success": True, "data": data})
-    )
-    key = "username" if "username" in data else "post_code"
-    body = encode_success({key: data[key], "history": orjson.Fragment(points)})
-    assert body == expected
+    points, data = await store(sessions)
+    body = encode_success({**data, "history": orjson.Fragment(points)})
+    assert body == body_of_response_model(model, data)
 
 
 def test_an_empty_history_is_what_the_response_model_would_write() -> None:
     data = {"username": "nobody_yet", "history": []}
-    adapter = TypeAdapter(Envelope[InfluencerHistory])
-    expected = adapter.dump_json(
-        adapter.validate_python({"status_code": 200, "success": True, "data": data})
-    )
-    assert encode_success(data) == expected
+    assert encode_success(data) == body_of_response_model(Envelope[InfluencerHistory], data)
