@@ -7,6 +7,9 @@ from typing import Any
 
 import uvicorn
 
+# Allocations (minus deallocations) between collections of the youngest generation.
+YOUNGEST_GENERATION_THRESHOLD = 10_000
+
 
 def serve(app: Any, *, host: str, port: int, **options: Any) -> bool:
     """Serve until SIGTERM or Ctrl-C, then shut down gracefully; False if it never started."""
@@ -38,5 +41,10 @@ def serve(app: Any, *, host: str, port: int, **options: Any) -> bool:
     # it is no longer walked by every full garbage collection, which a server handling many
     # large responses at once triggers often (a third more uncached history reads per second).
     gc.freeze()
+    # A 1,000-point history read allocates thousands of short-lived containers (a row tuple
+    # and a dict per point); at the default threshold (700) they set off several collections
+    # per request, each also walking the rows of every other request in flight: measured, a
+    # tenth of such a read's CPU, saved by collecting less often.
+    gc.set_threshold(YOUNGEST_GENERATION_THRESHOLD)
     server.run()
     return bool(server.started)

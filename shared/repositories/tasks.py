@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import bindparam, exists, func, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +37,24 @@ BULK_INSERT_CHUNK = 5000
 # holds it until the transaction ends: "update" so that no one else changes it meanwhile,
 # "share" when others only read it too.
 RowLock = Literal["share", "update"]
+
+
+# The lookups of the history read path are built once: building a statement cost more of the
+# API's CPU than sending it and reading the row back.
+def _task_by_target(task_type: TaskType) -> Select[Task]:
+    column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
+    return select(Task).where(Task.task_type == task_type, column == bindparam("target"))
+
+
+TASK_BY_TARGET = {task_type: _task_by_target(task_type) for task_type in TaskType}
+# Two tasks may have learnt the same Instagram id (a renamed profile watched under both
+# names); the oldest answers.
+TASK_BY_USER_ID = (
+    select(Task)
+    .where(Task.task_type == TaskType.INFLUENCER, Task.user_id == bindparam("user_id"))
+    .order_by(Task.created_at)
+    .limit(1)
+)
 
 
 class TargetAlreadyMonitored(Exception):
@@ -73,13 +101,12 @@ class TaskRepository:
         self, task_type: TaskType, target: str, *, lock: RowLock | None = None
     ) -> Task | None:
         """The task watching this username (influencer) or post code (post) (see RowLock)."""
-        column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
-        query = select(Task).where(Task.task_type == task_type, column == target)
+        query = TASK_BY_TARGET[task_type]
         if lock is not None:
             query = query.with_for_update(read=lock == "share").execution_options(
                 populate_existing=True
             )
-        return await self.session.scalar(query)
+        return await self.session.scalar(query, {"target": target})
 
     async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
         """The tasks with these ids that exist, in no particular order."""
@@ -89,12 +116,7 @@ class TaskRepository:
 
     async def get_by_user_id(self, user_id: int) -> Task | None:
         """The influencer task whose profile has this Instagram id."""
-        return await self.session.scalar(
-            select(Task)
-            .where(Task.task_type == TaskType.INFLUENCER, Task.user_id == user_id)
-            .order_by(Task.created_at)
-            .limit(1)
-        )
+        return await self.session.scalar(TASK_BY_USER_ID, {"user_id": user_id})
 
     async def list_by_type(self, task_type: TaskType) -> list[Task]:
         """Every task of one kind, oldest first."""
