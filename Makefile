@@ -49,7 +49,7 @@ collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
 .PHONY: bench-api bench-collector bench-scheduler
-bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 5 minutes)
+bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 6 minutes)
 	$(BIN)/python bench/api.py
 
 bench-collector: install ## Collector benchmark: collections/s and peak memory of one process against the sandbox (about 1 minute)

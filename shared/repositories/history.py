@@ -110,6 +110,14 @@ class HistoryRepository:
             until=until,
         )
 
+    @staticmethod
+    def influencer_points_query(*, since: bool, until: bool) -> Select[Any]:
+        """The statement behind influencer_points_json, for a window bounded as said; its
+        parameters are `key` (the Instagram id), `limit`, `since` and `until`."""
+        return _newest_first(
+            INFLUENCER_POINT_COLUMNS, InfluencerMetricsHistory.user_id, since=since, until=until
+        )
+
     async def _insert_once(self, model: HistoryModel, values: dict[str, Any]) -> bool:
         result = await self.session.execute(_insert_ignoring_duplicates(model), values)
         return bool(result.rowcount)  # type: ignore[attr-defined]
