@@ -139,8 +139,10 @@ class HistoryRepository:
         # more than the query itself.
         connection = await self.session.connection()
         names = [column.key for column in columns]
-        rows = await connection.execute(query, parameters)
-        points = [dict(zip(names, row, strict=True)) for row in rows]
+        rows = (await connection.execute(query, parameters)).all()
+        # Every row has exactly these columns; a strict zip would check that again per row, at
+        # a tenth of the read's cost.
+        points = [dict(zip(names, row, strict=False)) for row in rows]
         return orjson.dumps(points, option=POINT_JSON_OPTIONS)
 
 
