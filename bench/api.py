@@ -278,7 +278,8 @@ def serve_bare(port: int, bodies: Path) -> None:
     from starlette.responses import Response
 
     body_of = {path.stem: path.read_bytes() for path in bodies.glob("*.json")}
-    url = make_url(Settings().database_url)
+    settings = Settings()
+    url = make_url(settings.database_url)
     # The very statement the API runs, compiled for MySQL (positional parameters).
     query = HistoryRepository.influencer_points_query(since=False, until=False).compile(
         dialect=mysql.dialect()
@@ -290,7 +291,7 @@ def serve_bare(port: int, bodies: Path) -> None:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # As many connections as the API's pool; autocommit, so a read leaves no transaction.
         app.state.pool = await asyncmy.create_pool(
-            maxsize=Settings().database_pool_size,
+            maxsize=settings.database_pool_size,
             host=url.host,
             port=url.port or 3306,
             user=url.username,
