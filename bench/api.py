@@ -289,9 +289,10 @@ def serve_bare(port: int, bodies: Path) -> None:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # As many connections as the API's pool; autocommit, so a read leaves no transaction.
+        # At most as many connections as the API's pool (its size plus as many overflowing);
+        # autocommit, so a read leaves no transaction open.
         app.state.pool = await asyncmy.create_pool(
-            maxsize=settings.database_pool_size,
+            maxsize=2 * settings.database_pool_size,
             host=url.host,
             port=url.port or 3306,
             user=url.username,
