@@ -45,6 +45,7 @@ from shared import migrate
 from shared.db import create_engine, create_session_factory
 from shared.models import Source, TaskType
 from shared.repositories.history import HistoryRepository
+from shared.repositories.history_pages import INFLUENCER_PAGES, pages_for, pages_newest_first
 from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
 
@@ -281,7 +282,7 @@ def serve_bare(port: int, bodies: Path) -> None:
     settings = Settings()
     url = make_url(settings.database_url)
     # The very statement the API runs, compiled for MySQL (positional parameters).
-    query = HistoryRepository.influencer_points_query(since=False, until=False).compile(
+    query = pages_newest_first(INFLUENCER_PAGES, since=False, until=False).compile(
         dialect=mysql.dialect()
     )
     parameter_names = query.positiontup
@@ -316,7 +317,7 @@ def serve_bare(port: int, bodies: Path) -> None:
 
     @app.get("/bare-query/{which}")
     async def bare_query(which: str, limit: int) -> Response:
-        values = query.construct_params({"key": USER_ID, "limit": limit})
+        values = query.construct_params({"key": USER_ID, "pages": pages_for(limit)})
         async with app.state.pool.acquire() as connection, connection.cursor() as cursor:
             await cursor.execute(query.string, [values[name] for name in parameter_names])
             await cursor.fetchall()

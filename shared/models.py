@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     Enum,
     ForeignKey,
     Index,
@@ -157,6 +158,41 @@ class PostMetricsHistory(Base):
     task_id: Mapped[str] = mapped_column(CHAR(36), ForeignKey("task.id", ondelete="CASCADE"))
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
+
+
+class HistoryPage:
+    """Columns shared by the two page tables: a run of one target's history points, already
+    rendered as the API writes them, so that reading 1,000 points fetches about ten rows.
+
+    `body` holds the points' JSON objects newest first, joined by commas (no brackets).
+    Each target has one growing page, numbered HEAD_PAGE; when it is full, the next point
+    seals it (it moves to the next sequence number, 1, 2, …) and starts a new head.
+    Pages never overlap in time, and their numbers follow time.
+    """
+
+    page_no: Mapped[int] = mapped_column(mysql.INTEGER(unsigned=True), primary_key=True)
+    points: Mapped[int] = mapped_column(Integer)
+    newest_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    oldest_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A point that arrived after a newer one was put first anyway; readers sort such a page.
+    unsorted: Mapped[bool] = mapped_column(Boolean)
+    body: Mapped[bytes] = mapped_column(mysql.MEDIUMBLOB)
+
+
+class InfluencerHistoryPage(HistoryPage, Base):
+    """Pages of a profile's history, by Instagram id (as influencer_metrics_history is read)."""
+
+    __tablename__ = "influencer_history_page"
+
+    user_id: Mapped[int] = mapped_column(InstagramId, primary_key=True)
+
+
+class PostHistoryPage(HistoryPage, Base):
+    """Pages of a post's history, by shortcode (as post_metrics_history is read)."""
+
+    __tablename__ = "post_history_page"
+
+    post_code: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class ApiKey(Base):

@@ -113,7 +113,11 @@ def build_collector(
 async def startup(ctx: dict[str, Any]) -> None:
     """Open the process's engine and TikHub connections; arq's own pool serves Redis."""
     settings: Settings = ctx["settings"]
-    engine = create_engine(settings)
+    # READ COMMITTED: history writers lock their targets' head pages (shared.repositories.
+    # history_pages); under REPEATABLE READ, looking for the head of a target that has none
+    # yet would also lock the gap around it, and two processes storing first points of
+    # neighbouring targets would deadlock.
+    engine = create_engine(settings, isolation_level="READ COMMITTED")
     http = TikHubConnections(
         settings.tikhub_base_url,
         settings.tikhub_api_key.get_secret_value(),

@@ -2,18 +2,30 @@
 
 import asyncio
 import uuid
+from datetime import timedelta
 
+import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import insert, inspect, text
 
 from shared import migrate
-from shared.db import create_engine
-from shared.models import Base
+from shared.db import create_engine, create_session_factory
+from shared.models import Base, InfluencerMetricsHistory, PostMetricsHistory, Source, TaskType
+from shared.repositories.history import HistoryRepository
+from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
 from tests.conftest import database_url_named, drop_database
+from tests.integration.test_history_pages import T0, USER_ID, pages_say, point, rows_say
 
-TABLES = {"task", "influencer_metrics_history", "post_metrics_history"}
+TABLES = {
+    "task",
+    "influencer_metrics_history",
+    "post_metrics_history",
+    "api_key",
+    "influencer_history_page",
+    "post_history_page",
+}
 
 
 async def test_upgrade_creates_database_and_tables_then_downgrade_removes_them() -> None:
@@ -41,6 +53,54 @@ async def test_upgrade_creates_database_and_tables_then_downgrade_removes_them()
             assert not tables & TABLES
             version = await conn.scalar(text("SELECT COUNT(*) FROM alembic_version"))
             assert version == 0
+    finally:
+        await engine.dispose()
+        await drop_database(url)
+
+
+async def test_the_pages_migration_pages_the_history_already_stored() -> None:
+    url = database_url_named(f"im_migrate_{uuid.uuid4().hex[:8]}")
+    engine = create_engine(Settings(database_url=url), pool_size=1)
+    sessions = create_session_factory(engine)
+    try:
+        await asyncio.to_thread(migrate.upgrade, url, "0002")
+        async with sessions.begin() as session:
+            tasks = TaskRepository(session)
+            profile = await tasks.create(TaskType.INFLUENCER, "natgeo", interval_seconds=60, now=T0)
+            post = await tasks.create(TaskType.POST, "CxYQJO8xuC6", interval_seconds=60, now=T0)
+            # Rows as the collector stored them before pages existed, out of time order too.
+            minutes = [*range(250), *range(260, 300), *range(250, 260)]
+            await session.execute(
+                insert(InfluencerMetricsHistory), [point(profile.id, m) for m in minutes]
+            )
+            await session.execute(
+                insert(PostMetricsHistory),
+                [
+                    {
+                        "task_id": post.id,
+                        "scheduled_for": T0 + timedelta(minutes=m),
+                        "recorded_at": T0 + timedelta(minutes=m, seconds=1),
+                        "post_code": "CxYQJO8xuC6",
+                        "like_count": m,
+                        "comment_count": None,
+                        "play_count": None if m % 2 else 10 * m,
+                        "source": Source.LIVE,
+                    }
+                    for m in range(3)
+                ],
+            )
+
+        await asyncio.to_thread(migrate.upgrade, url)
+
+        for window in ({"limit": 1000}, {"limit": 120}, {"limit": 1000, "since": T0}):
+            assert await pages_say(sessions, USER_ID, **window) == await rows_say(
+                sessions, USER_ID, **window
+            )
+        async with sessions() as session:
+            posts = orjson.loads(
+                await HistoryRepository(session).post_points_json("CxYQJO8xuC6", limit=10)
+            )
+        assert [(p["like_count"], p["play_count"]) for p in posts] == [(2, 20), (1, None), (0, 0)]
     finally:
         await engine.dispose()
         await drop_database(url)
