@@ -9,8 +9,8 @@ from fastapi.routing import APIRoute
 
 from services.api.auth import authenticate
 from services.api.body_limit import BodyLimitMiddleware
-from services.api.cached_reads import CachedHistoryMiddleware
 from services.api.error_handlers import install_error_handlers
+from services.api.fast_reads import FastHistoryReads
 from services.api.metrics import ApiMetrics
 from services.api.request_context import RequestContextMiddleware
 from services.api.responses import error_docs
@@ -51,11 +51,11 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (influencers.router, posts.router):
         app.include_router(router, dependencies=dependencies, responses=responses)
     app.include_router(operations.router)
-    # Each middleware added wraps the ones before it. The cached-read shortcut runs inside the
-    # request context, so its answers are logged, counted and carry a request id; that context
-    # is outermost, so every response, even a 413, carries one.
+    # Each middleware added wraps the ones before it. The fast reads run inside the request
+    # context, so their answers are logged, counted and carry a request id; that context is
+    # outermost, so every response, even a 413, carries one.
     app.add_middleware(
-        CachedHistoryMiddleware,
+        FastHistoryReads,
         influencer_route=_route(influencers.router, influencers.user_history),
         post_route=_route(posts.router, posts.video_history),
     )

@@ -1,4 +1,5 @@
-"""What the app opens at start-up and closes at shutdown: the engine, sessions and Redis."""
+"""What the app opens at start-up and closes at shutdown: the engine, sessions, the page
+reader's pool and Redis."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.api.api_keys import ApiKeyChecker
 from services.api.metrics import ApiMetrics
+from services.api.page_reader import PageReader
 from services.api.rate_limit import RateLimiter
 from services.api.redis_batch import RedisBatcher
 from shared.db import create_engine, create_session_factory
@@ -29,6 +31,7 @@ class Runtime:
     metrics: ApiMetrics
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    page_reader: PageReader
     redis: "Redis"
     batcher: RedisBatcher
     api_keys: ApiKeyChecker
@@ -37,8 +40,9 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator[Runtime]:
-    """Create the engine and Redis client; dispose of them when the block ends."""
+    """Create the engine, page reader and Redis client; close them when the block ends."""
     engine = create_engine(settings)
+    page_reader = await PageReader.open(engine, settings)
     redis = Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
@@ -54,6 +58,7 @@ async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator
             metrics=metrics,
             engine=engine,
             sessions=sessions,
+            page_reader=page_reader,
             redis=redis,
             batcher=batcher,
             api_keys=ApiKeyChecker(sessions),
@@ -66,4 +71,5 @@ async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator
         )
     finally:
         await redis.aclose()
+        await page_reader.close()
         await engine.dispose()

@@ -138,26 +138,7 @@ class HistoryPages:
         rows = await self.session.execute(
             query, {"key": key, "since": since, "until": until, "pages": pages_for(limit)}
         )
-        parts: list[bytes] = []
-        wanted = limit
-        for points, newest_at, oldest_at, unsorted, body in rows:
-            whole = (
-                not unsorted
-                and points <= wanted
-                and (since is None or oldest_at >= since)
-                and (until is None or newest_at <= until)
-            )
-            if whole:
-                parts.append(body)
-                wanted -= points
-            else:
-                chosen = _points_within(body, unsorted=unsorted, since=since, until=until)[:wanted]
-                if chosen:
-                    parts.append(orjson.dumps(chosen)[1:-1])
-                    wanted -= len(chosen)
-            if not wanted:
-                break
-        return b"[" + b",".join(parts) + b"]"
+        return join_pages(rows, limit=limit, since=since, until=until)
 
     def _addition(
         self, key: object, page_no: int, oldest_first: Sequence[Mapping[str, Any]]
@@ -208,6 +189,41 @@ class HistoryPages:
             sorted_points = _points_within(unsorted_body, unsorted=True, since=None, until=None)
             values.update(unsorted=False, body=orjson.dumps(sorted_points)[1:-1])
         await self.session.execute(update(model).where(head).values(values))
+
+
+PageRow = tuple[int, datetime, datetime, bool, bytes]
+
+
+def join_pages(
+    newest_first: Iterable[PageRow],
+    *,
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> bytes:
+    """The JSON array of the newest `limit` points within [since, until] on these pages (rows of
+    pages_newest_first). A page read whole costs a copy of its bytes; only a page cut by the
+    window or the limit, or unsorted, is parsed."""
+    parts: list[bytes] = []
+    wanted = limit
+    for points, newest_at, oldest_at, unsorted, body in newest_first:
+        whole = (
+            not unsorted
+            and points <= wanted
+            and (since is None or oldest_at >= since)
+            and (until is None or newest_at <= until)
+        )
+        if whole:
+            parts.append(body)
+            wanted -= points
+        else:
+            chosen = _points_within(body, unsorted=unsorted, since=since, until=until)[:wanted]
+            if chosen:
+                parts.append(orjson.dumps(chosen)[1:-1])
+                wanted -= len(chosen)
+        if not wanted:
+            break
+    return b"[" + b",".join(parts) + b"]"
 
 
 def pages_for(limit: int) -> int:
