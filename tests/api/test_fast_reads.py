@@ -1,15 +1,21 @@
-"""Cached default views answered before routing: same answers, same keys and limits, one charge."""
+"""History reads answered before routing (the cached default view, and other limits from the
+pages): same answers, same keys and limits, one charge."""
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from httpx import AsyncClient, Response
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
+from services.api.app import create_app
+from services.api.page_reader import PageReader
+from shared.db import create_engine, create_session_factory
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from tests.api.support import (
+    DEAD_DATABASE_URL,
     DEAD_REDIS_URL,
     INFLUENCER,
     POST,
@@ -21,6 +27,7 @@ from tests.api.support import (
     create_task,
     learn_user_id,
     running_app,
+    serving,
 )
 from tests.api.test_auth import revoke
 from tests.api.test_history_cache import POST_CODE, START, USER_ID, cache_counts
@@ -251,3 +258,120 @@ async def test_without_redis_a_keyed_read_asks_mysql_for_the_key_once(
     assert_error(refused, 401, "invalid_api_key")
     warnings = [log["event"] for log in logs if log["log_level"] == "warning"]
     assert warnings == ["api.history_cache_unavailable", "api.rate_limit_unavailable"] * 2
+
+
+# Any other query string makes the app answer the same points itself.
+THROUGH_THE_APP = "&since=2000-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("path", [USER_HISTORY, VIDEO_HISTORY])
+@pytest.mark.parametrize("limit", [1, 2, 1000])
+async def test_a_limit_read_from_the_pages_answers_what_the_app_answers(
+    client: AsyncClient, sessions: Sessions, path: str, limit: int
+) -> None:
+    await seed(client, sessions)
+    fast = await client.get(f"{path}?limit={limit}")
+    slow = await client.get(f"{path}?limit={limit}{THROUGH_THE_APP}")
+    assert fast.status_code == slow.status_code == 200
+    assert fast.content == slow.content
+    assert len(fast.json()["data"]["history"]) == min(limit, 2)
+    assert fast.headers["content-type"] == "application/json"
+
+
+async def test_a_limit_read_needs_no_session_and_is_counted_under_its_route(
+    settings: Settings, sessions: Sessions
+) -> None:
+    app = create_app(settings)
+    async with serving(app) as client:
+        await seed(client, sessions)
+        before = await client.get(f"{USER_HISTORY}?limit=2")
+        # The app's own sessions now fail; the page reader has connections of its own.
+        dead = create_engine(settings.model_copy(update={"database_url": DEAD_DATABASE_URL}))
+        app.state.runtime = replace(app.state.runtime, sessions=create_session_factory(dead))
+        try:
+            after = await client.get(f"{USER_HISTORY}?limit=2")
+            through_the_app = await client.get(f"{USER_HISTORY}?limit=2{THROUGH_THE_APP}")
+            metrics = (await client.get("/metrics")).text
+        finally:
+            await dead.dispose()
+    assert after.status_code == 200
+    assert after.content == before.content
+    assert_error(through_the_app, 503, "database_unavailable")
+    route = f"{INFLUENCER.prefix}/user_history/{{user_id}}"
+    assert request_count(metrics, route, 200) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "history"),
+    [
+        (f"{INFLUENCER.prefix}/user_history/{USER_ID + 1}?limit=5", 404, None),
+        (f"{INFLUENCER.prefix}/user_history/natgeo?limit=5", 200, [1001, 1000]),
+        (f"{POST.prefix}/video_history/CxYQJO8xuC7?limit=5", 404, None),
+        (f"{POST.prefix}/video_history/DaNoPoints1?limit=5", 200, []),
+        (f"{USER_HISTORY}?limit=1001", 422, None),
+        (f"{USER_HISTORY}?limit=0005", 200, [1001, 1000]),
+    ],
+    ids=["unknown-id", "username", "unknown-post", "post-without-points", "too-many", "zeros"],
+)
+async def test_a_limit_read_the_pages_cannot_answer_is_left_to_the_app(
+    client: AsyncClient,
+    sessions: Sessions,
+    path: str,
+    status: int,
+    history: list[int] | None,
+) -> None:
+    await seed(client, sessions)
+    await create_task(client, POST, "DaNoPoints1")
+    response = await client.get(path)
+    assert response.status_code == status, response.text
+    if history is not None:
+        points = response.json()["data"]["history"]
+        assert [p.get("follower_count", p.get("like_count")) for p in points] == history
+
+
+async def test_when_the_page_reader_fails_the_app_answers_after_a_warning(
+    settings: Settings, sessions: Sessions
+) -> None:
+    app = create_app(settings)
+    async with serving(app) as client:
+        await seed(client, sessions)
+        expected = await client.get(f"{USER_HISTORY}?limit=2{THROUGH_THE_APP}")
+        dead_settings = settings.model_copy(update={"database_url": DEAD_DATABASE_URL})
+        dead = create_engine(dead_settings)
+        reader = await PageReader.open(dead, dead_settings)
+        app.state.runtime = replace(app.state.runtime, page_reader=reader)
+        try:
+            with capture_logs() as logs:
+                response = await client.get(f"{USER_HISTORY}?limit=2")
+        finally:
+            await reader.close()
+            await dead.dispose()
+    assert response.status_code == 200
+    assert response.content == expected.content
+    assert [log["event"] for log in logs if log["log_level"] == "warning"] == [
+        "api.page_read_failed"
+    ]
+
+
+async def test_a_limit_read_wants_a_valid_key_and_takes_one_token(
+    limited: Settings, sessions: Sessions, settings: Settings
+) -> None:
+    key = await add_api_key(sessions)
+    headers = {"X-API-Key": key}
+    async with running_app(settings.model_copy(update={"api_auth": "required"})) as client:
+        await seed(client, sessions, headers)
+    async with running_app(limited) as client:
+        missing = await client.get(f"{USER_HISTORY}?limit=2")
+        wrong = await client.get(f"{USER_HISTORY}?limit=2", headers={"X-API-Key": key + "x"})
+        # A fresh budget of 3: the first read checks the key in MySQL, the others are vouched.
+        answers = [
+            await client.get(f"{path}?limit=2", headers=headers)
+            for path in (USER_HISTORY, VIDEO_HISTORY, USER_HISTORY)
+        ]
+        refused = await client.get(f"{USER_HISTORY}?limit=2", headers=headers)
+
+    assert_error(missing, 401, "missing_api_key")
+    assert_error(wrong, 401, "invalid_api_key")
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert [remaining(answer) for answer in answers] == [2, 1, 0]
+    assert_error(refused, 429, "rate_limited")
