@@ -41,7 +41,9 @@ class Runtime:
 @asynccontextmanager
 async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator[Runtime]:
     """Create the engine, page reader and Redis client; close them when the block ends."""
-    engine = create_engine(settings)
+    # The page reader's pool takes the share other processes leave to overflow, so an api
+    # process too holds at most twice DATABASE_POOL_SIZE connections.
+    engine = create_engine(settings, max_overflow=0)
     page_reader = await PageReader.open(engine, settings)
     redis = Redis.from_url(
         settings.redis_url,
