@@ -56,6 +56,18 @@ TASK_BY_USER_ID = (
     .limit(1)
 )
 
+# A task with whether its slot already has a history row (of either kind), in one round trip;
+# built once, as the collector runs it for every job.
+TASK_WITH_SLOT_RECORDED = select(
+    Task,
+    or_(
+        *(
+            exists().where(model.task_id == Task.id, model.scheduled_for == bindparam("slot"))
+            for model in (InfluencerMetricsHistory, PostMetricsHistory)
+        )
+    ),
+).where(Task.id == bindparam("task_id"))
+
 
 class TargetAlreadyMonitored(Exception):
     """Another task watches the same username or post code."""
@@ -88,13 +100,8 @@ class TaskRepository:
         self, task_id: str, scheduled_for: datetime
     ) -> tuple[Task, bool] | None:
         """The task, and whether its slot already has a history row, in one round trip."""
-        recorded = or_(
-            *(
-                exists().where(model.task_id == Task.id, model.scheduled_for == scheduled_for)
-                for model in (InfluencerMetricsHistory, PostMetricsHistory)
-            )
-        )
-        row = (await self.session.execute(select(Task, recorded).where(Task.id == task_id))).first()
+        parameters = {"task_id": task_id, "slot": scheduled_for}
+        row = (await self.session.execute(TASK_WITH_SLOT_RECORDED, parameters)).first()
         return None if row is None else (row[0], bool(row[1]))
 
     async def get_by_target(
