@@ -100,18 +100,18 @@ class SlotWriter:
                 sorted(r.task_id for r in successes if r.user_id is None and r.post_id is None),
                 now=max((r.now for r in successes), default=records[0].now),
             )
-            # The rare per-task statements, in id order like the one above, so that two
-            # processes' transactions lock tasks in the same order.
+            # In id order like the one above, so that two processes' transactions lock tasks
+            # in the same order.
+            await tasks.record_each_success(
+                [
+                    {"task_id": r.task_id, "now": r.now, "user_id": r.user_id, "post_id": r.post_id}
+                    for r in sorted(successes, key=lambda r: r.task_id)
+                    if r.user_id is not None or r.post_id is not None
+                ]
+            )
             for record in sorted(records, key=lambda r: r.task_id):
                 if record.error is not None:
                     await tasks.record_failure(record.task_id, now=record.now, error=record.error)
-                elif record.user_id is not None or record.post_id is not None:
-                    await tasks.record_success(
-                        record.task_id,
-                        now=record.now,
-                        user_id=record.user_id,
-                        post_id=record.post_id,
-                    )
 
 
 def _rows(records: Sequence[SlotRecord], task_type: TaskType) -> list[dict[str, Any]]:

@@ -4,10 +4,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from sqlalchemy import (
     Select,
+    Table,
     bindparam,
     exists,
     func,
@@ -67,6 +68,21 @@ TASK_WITH_SLOT_RECORDED = select(
         )
     ),
 ).where(Task.id == bindparam("task_id"))
+
+# A good fetch: the failure count reset, and the Instagram ids it learnt (None keeps the one
+# stored). Core, not ORM: the collector runs it for many tasks at once (an executemany).
+RECORD_SUCCESS = (
+    update(cast(Table, Task.__table__))
+    .where(Task.id == bindparam("task_id"))
+    .values(
+        last_run_at=bindparam("now"),
+        last_success_at=bindparam("now"),
+        consecutive_failures=0,
+        last_error=None,
+        user_id=func.coalesce(bindparam("user_id"), Task.user_id),
+        post_id=func.coalesce(bindparam("post_id"), Task.post_id),
+    )
+)
 
 
 class TargetAlreadyMonitored(Exception):
@@ -260,17 +276,14 @@ class TaskRepository:
         post_id: str | None = None,
     ) -> None:
         """Note a good fetch: reset the failure count, remember the target's Instagram id."""
-        values = _success_values(now)
-        if user_id is not None:
-            values["user_id"] = user_id
-        if post_id is not None:
-            values["post_id"] = post_id
-        await self.session.execute(
-            update(Task)
-            .where(Task.id == task_id)
-            .values(values)
-            .execution_options(synchronize_session=False)
+        await self.record_each_success(
+            [{"task_id": task_id, "now": now, "user_id": user_id, "post_id": post_id}]
         )
+
+    async def record_each_success(self, successes: Sequence[dict[str, object]]) -> None:
+        """record_success for many tasks, in their order: dicts of its arguments (all four)."""
+        if successes:
+            await self.session.execute(RECORD_SUCCESS, successes)
 
     async def record_successes(self, task_ids: Sequence[str], *, now: datetime) -> None:
         """Note a good fetch for many tasks in one statement (their ids already known)."""
