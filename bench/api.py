@@ -432,8 +432,9 @@ def uncached_bound(results: dict[str, Result]) -> list[str]:
         f"{ratio_to(results, 'uncached', 'bare-1000'):.2f} and "
         f"{ratio_to(results, 'uncached-1', 'bare-1'):.2f}.",
         f"The API's read cost its process {single.server_cpu_ms:.2f} ms of CPU for a single "
-        f"point against {bare_single.server_cpu_ms:.2f} ms for the bare route; the 1,000 points added "
-        f"{uncached.server_cpu_ms - single.server_cpu_ms:.2f} ms (ten pages instead of one).",
+        f"point against {bare_single.server_cpu_ms:.2f} ms for the bare route; the 1,000 "
+        f"points added {uncached.server_cpu_ms - single.server_cpu_ms:.2f} ms (ten pages "
+        f"instead of one).",
     ]
     if uncached.database_cpu_ms is not None:
         # Requests/s that MariaDB alone could serve with every core, as a ratio to the bare route.
