@@ -1,7 +1,11 @@
 """Async engine and session factory, created by each process at start-up."""
 
+import asyncio
+
+import structlog
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -9,7 +13,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from shared.migrate import head_revision
 from shared.settings import Settings
+
+log = structlog.get_logger()
 
 
 def create_engine(settings: Settings, **overrides: object) -> AsyncEngine:
@@ -24,10 +31,32 @@ def create_engine(settings: Settings, **overrides: object) -> AsyncEngine:
     return create_async_engine(settings.database_url, **options)
 
 
-async def ping(engine: AsyncEngine) -> None:
-    """Raise unless the database answers a trivial query (readiness probes)."""
+class SchemaNotCurrent(Exception):
+    """The database answers, but is not migrated to the revision this code needs."""
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """Raise unless the database answers and is migrated to this code's newest revision
+    (readiness probes; during an upgrade, a new process must not use an old schema)."""
     async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+        revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    if revision != head_revision():
+        raise SchemaNotCurrent(
+            f"the database schema is at revision {revision} and this version needs "
+            f"{head_revision()}: run the migrations"
+        )
+
+
+async def wait_for_schema(engine: AsyncEngine, *, poll_seconds: float = 5.0) -> None:
+    """Return once check_schema passes: a worker starting while the database is down, or
+    before the migrations of its version have run, waits instead of writing."""
+    while True:
+        try:
+            await check_schema(engine)
+            return
+        except (SchemaNotCurrent, DBAPIError) as error:
+            log.warning("database.not_ready", error=str(error).splitlines()[0])
+            await asyncio.sleep(poll_seconds)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,10 +1,12 @@
 """Bring the database schema up to date: `python -m shared.migrate [revision]`."""
 
+import functools
 import sys
 from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from shared.settings import Settings
 
@@ -15,6 +17,12 @@ def alembic_config(database_url: str) -> Config:
     config.set_main_option("script_location", str(files("shared") / "migrations"))
     config.attributes["database_url"] = database_url
     return config
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest revision of the migrations shipped with this code."""
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:

@@ -44,7 +44,7 @@ INFLUENCER_QUERY = _with_target(
     # As TaskRepository.get_by_user_id: two tasks may have learnt one id; the oldest answers.
     select(Task.username)
     .where(Task.task_type == TaskType.INFLUENCER, Task.user_id == bindparam("key"))
-    .order_by(Task.created_at)
+    .order_by(Task.created_at, Task.id)
     .limit(1)
     .scalar_subquery(),
 )
@@ -100,8 +100,9 @@ class PageReader:
         found = await self._read(self.post_query, code, limit)
         if found is None:
             return None
-        post_code, history = found
-        return encode_success({"post_code": post_code, "history": orjson.Fragment(history)})
+        # The code as asked for, as the route answers (MySQL may have matched another case).
+        _, history = found
+        return encode_success({"post_code": code, "history": orjson.Fragment(history)})
 
     async def _read(self, query: SQLCompiler, key: object, limit: int) -> tuple[str, bytes] | None:
         values = query.construct_params({"key": key, "pages": pages_for(limit)})

@@ -28,7 +28,7 @@ from services.collector.metrics import CollectorMetrics
 from services.collector.rate_limiter import RateLimiter
 from services.collector.tikhub import TikHubClient
 from services.collector.writer import SlotWriter
-from shared.db import create_engine, create_session_factory
+from shared.db import create_engine, create_session_factory, wait_for_schema
 from shared.jobs import COLLECT_FUNCTION
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
@@ -118,6 +118,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     # yet would also lock the gap around it, and two processes storing first points of
     # neighbouring targets would deadlock.
     engine = create_engine(settings, isolation_level="READ COMMITTED")
+    # Jobs wait in Redis meanwhile; writing with the previous version's schema would not page
+    # the history (see README, History pages).
+    await wait_for_schema(engine)
     http = TikHubConnections(
         settings.tikhub_base_url,
         settings.tikhub_api_key.get_secret_value(),

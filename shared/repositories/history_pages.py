@@ -17,7 +17,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -68,6 +68,9 @@ POST_PAGES = PageKind(
 def encode_point(kind: PageKind, row: Mapping[str, Any]) -> bytes:
     """One point of a history row, as the API writes it (a value left out is stored as NULL)."""
     point = {field: row.get(field) for field in kind.fields}
+    recorded_at = row["recorded_at"]
+    if recorded_at.tzinfo is not None:  # stored as UTC, whatever zone it was given in
+        point["recorded_at"] = recorded_at.astimezone(UTC)
     return orjson.dumps(point, option=POINT_JSON_OPTIONS)
 
 

@@ -49,11 +49,11 @@ def _task_by_target(task_type: TaskType) -> Select[Task]:
 
 TASK_BY_TARGET = {task_type: _task_by_target(task_type) for task_type in TaskType}
 # Two tasks may have learnt the same Instagram id (a renamed profile watched under both
-# names); the oldest answers.
+# names); the oldest answers (tasks created together: the lower id).
 TASK_BY_USER_ID = (
     select(Task)
     .where(Task.task_type == TaskType.INFLUENCER, Task.user_id == bindparam("user_id"))
-    .order_by(Task.created_at)
+    .order_by(Task.created_at, Task.id)
     .limit(1)
 )
 

@@ -264,7 +264,11 @@ async def test_without_redis_a_keyed_read_asks_mysql_for_the_key_once(
 THROUGH_THE_APP = "&since=2000-01-01T00:00:00Z"
 
 
-@pytest.mark.parametrize("path", [USER_HISTORY, VIDEO_HISTORY])
+@pytest.mark.parametrize(
+    "path",
+    [USER_HISTORY, VIDEO_HISTORY, f"{POST.prefix}/video_history/{POST_CODE.swapcase()}"],
+    ids=["influencer", "post", "post-in-another-case"],
+)
 @pytest.mark.parametrize("limit", [1, 2, 1000])
 async def test_a_limit_read_from_the_pages_answers_what_the_app_answers(
     client: AsyncClient, sessions: Sessions, path: str, limit: int

@@ -1,5 +1,7 @@
 """Probes, metrics, request ids, access logs and the OpenAPI document."""
 
+import asyncio
+import uuid
 from typing import Any
 
 from httpx import AsyncClient
@@ -7,6 +9,7 @@ from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from services.api.app import create_app
+from shared import migrate
 from shared.settings import Settings
 from tests.api.support import (
     DEAD_DATABASE_URL,
@@ -16,6 +19,7 @@ from tests.api.support import (
     running_app,
     serving,
 )
+from tests.conftest import database_url_named, drop_database
 
 
 async def test_healthz_answers_while_the_process_lives(settings: Settings) -> None:
@@ -48,6 +52,25 @@ async def test_readyz_names_what_does_not_answer(settings: Settings) -> None:
         error = response.json()["error"]
         assert (error["code"], error["details"]) == ("not_ready", details)
         assert named in error["message"]
+
+
+async def test_readyz_is_not_ready_until_the_schema_is_this_versions(
+    settings: Settings,
+) -> None:
+    url = database_url_named(f"im_schema_{uuid.uuid4().hex[:8]}")
+    try:
+        await asyncio.to_thread(migrate.upgrade, url, "0002")  # the version before this one's
+        async with running_app(settings.model_copy(update={"database_url": url})) as client:
+            with capture_logs() as logs:
+                behind = await client.get("/readyz")
+            await asyncio.to_thread(migrate.upgrade, url)
+            current = await client.get("/readyz")
+    finally:
+        await drop_database(url)
+    assert behind.status_code == 503
+    assert behind.json()["error"]["details"] == {"mysql": "unavailable", "redis": "ok"}
+    assert "run the migrations" in logs[0]["error"]
+    assert current.status_code == 200
 
 
 async def test_metrics_count_and_time_requests_by_route_template(client: AsyncClient) -> None:

@@ -5,7 +5,7 @@ import asyncio
 import itertools
 import random
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -179,6 +179,19 @@ async def test_points_of_the_same_time_read_newest_stored_first(sessions: Sessio
     assert await pages_say(sessions, USER_ID, limit=10) == await rows_say(
         sessions, USER_ID, limit=10
     )
+
+
+async def test_a_time_given_in_another_zone_is_paged_in_utc(sessions: Sessions) -> None:
+    task_id = await make_task(sessions, "natgeo")
+    async with sessions.begin() as session:
+        history = HistoryRepository(session)
+        await history.add_influencer_point(**point(task_id, 0))
+        later = point(task_id, 1)
+        later["recorded_at"] = later["recorded_at"].astimezone(timezone(timedelta(hours=2)))
+        await history.add_influencer_point(**later)
+    from_pages = await pages_say(sessions, USER_ID, limit=10)
+    assert from_pages == await rows_say(sessions, USER_ID, limit=10)
+    assert b"+02:00" not in from_pages
 
 
 async def test_a_profile_whose_id_is_unknown_gets_rows_but_no_pages(sessions: Sessions) -> None:

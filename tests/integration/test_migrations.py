@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, text
 
 from shared import migrate
-from shared.db import create_engine, create_session_factory
+from shared.db import create_engine, create_session_factory, wait_for_schema
 from shared.models import Base, InfluencerMetricsHistory, PostMetricsHistory, Source, TaskType
 from shared.repositories.history import HistoryRepository
 from shared.repositories.tasks import TaskRepository
@@ -101,6 +101,21 @@ async def test_the_pages_migration_pages_the_history_already_stored() -> None:
                 await HistoryRepository(session).post_points_json("CxYQJO8xuC6", limit=10)
             )
         assert [(p["like_count"], p["play_count"]) for p in posts] == [(2, 20), (1, None), (0, 0)]
+    finally:
+        await engine.dispose()
+        await drop_database(url)
+
+
+async def test_a_worker_waits_for_the_schema_of_its_version() -> None:
+    url = database_url_named(f"im_migrate_{uuid.uuid4().hex[:8]}")
+    engine = create_engine(Settings(database_url=url), pool_size=1)
+    try:
+        await asyncio.to_thread(migrate.upgrade, url, "0002")
+        waiting = asyncio.create_task(wait_for_schema(engine, poll_seconds=0.05))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        await asyncio.to_thread(migrate.upgrade, url)
+        await asyncio.wait_for(waiting, timeout=5)
     finally:
         await engine.dispose()
         await drop_database(url)

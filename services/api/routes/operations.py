@@ -12,7 +12,7 @@ from services.api.dependencies import RuntimeDep
 from services.api.errors import ServiceUnavailable
 from services.api.responses import error_docs, ok
 from services.api.schemas import Check, Liveness, Readiness
-from shared.db import ping
+from shared.db import check_schema
 from shared.schemas import Envelope
 
 log = structlog.get_logger()
@@ -33,12 +33,13 @@ async def healthz() -> Envelope[Liveness]:
     "/readyz",
     response_model=Envelope[Readiness],
     responses=error_docs(503),
-    summary="MySQL and Redis answer",
+    summary="MySQL (migrated) and Redis answer",
 )
 async def readyz(runtime: RuntimeDep) -> Envelope[Readiness]:
-    """200 when MySQL and Redis both answer; 503 (with which one failed) otherwise."""
+    """200 when MySQL (migrated to this version's schema) and Redis both answer; 503 (with
+    which one failed) otherwise."""
     mysql, redis = await asyncio.gather(
-        _check("mysql", ping(runtime.engine)), _check("redis", runtime.redis.ping())
+        _check("mysql", check_schema(runtime.engine)), _check("redis", runtime.redis.ping())
     )
     readiness = Readiness(mysql=mysql, redis=redis)
     failing = [name for name, check in (("MySQL", mysql), ("Redis", redis)) if check != "ok"]
