@@ -4,13 +4,21 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, tuple_
+from sqlalchemy import Table, bindparam, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import InfluencerMetricsHistory, PostMetricsHistory
 from shared.repositories.history_pages import INFLUENCER_PAGES, POST_PAGES, HistoryPages, PageKind
 
 HistoryModel = type[InfluencerMetricsHistory] | type[PostMetricsHistory]
+
+# Which of some (task, slot) pairs have a row; built once, as every write asks.
+_SLOTS_TAKEN = {
+    model: select(model.task_id, model.scheduled_for).where(
+        tuple_(model.task_id, model.scheduled_for).in_(bindparam("slots", expanding=True))
+    )
+    for model in (InfluencerMetricsHistory, PostMetricsHistory)
+}
 
 
 class HistoryRepository:
@@ -94,9 +102,5 @@ class HistoryRepository:
     ) -> set[tuple[str, datetime]]:
         """Which of the rows' (task, slot) pairs already have a row."""
         slots = [(row["task_id"], row["scheduled_for"]) for row in rows]
-        found = await self.session.execute(
-            select(model.task_id, model.scheduled_for).where(
-                tuple_(model.task_id, model.scheduled_for).in_(slots)
-            )
-        )
+        found = await self.session.execute(_SLOTS_TAKEN[model], {"slots": slots})
         return {(task_id, scheduled_for) for task_id, scheduled_for in found}

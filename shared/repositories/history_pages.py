@@ -74,6 +74,22 @@ def encode_point(kind: PageKind, row: Mapping[str, Any]) -> bytes:
     return orjson.dumps(point, option=POINT_JSON_OPTIONS)
 
 
+def page_values(
+    kind: PageKind, key: object, page_no: int, oldest_first: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The columns of a page holding these points (history rows sorted by time), as inserted;
+    on an existing page, the ones _add_points puts in front of it."""
+    return {
+        kind.key: key,
+        "page_no": page_no,
+        "points": len(oldest_first),
+        "newest_at": oldest_first[-1]["recorded_at"],
+        "oldest_at": oldest_first[0]["recorded_at"],
+        "unsorted": False,
+        "body": b",".join(encode_point(kind, row) for row in reversed(oldest_first)),
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Head:
     """What a writer needs to know of a target's head page."""
@@ -96,12 +112,7 @@ class HistoryPages:
         keys = sorted(set(keys))
         if not keys:
             return {}
-        model = self.kind.model
-        rows = await self.session.execute(
-            select(self.kind.key_column, model.points, model.newest_at, model.oldest_at)
-            .where(self.kind.key_column.in_(keys), model.page_no == HEAD_PAGE)
-            .with_for_update()
-        )
+        rows = await self.session.execute(_heads_for_update(self.kind), {"keys": keys})
         return {key: Head(points, newest, oldest) for key, points, newest, oldest in rows}
 
     async def add(self, heads: Mapping[Any, Head], rows: Sequence[Mapping[str, Any]]) -> None:
@@ -115,12 +126,12 @@ class HistoryPages:
             points = sorted(by_target[key], key=lambda row: row["recorded_at"])
             head = heads.get(key)
             if head is None:
-                additions.append(self._addition(key, HEAD_PAGE, points))
+                additions.append(page_values(self.kind, key, HEAD_PAGE, points))
                 continue
             late = [row for row in points if row["recorded_at"] < head.oldest_at]
             current = points[len(late) :]
             for page_no, page_points in (await self._pages_of_late(key, late)).items():
-                additions.append(self._addition(key, page_no, page_points))
+                additions.append(page_values(self.kind, key, page_no, page_points))
             if not current:
                 continue
             # A full head is sealed when newer points come, unless a late point of this batch
@@ -128,7 +139,7 @@ class HistoryPages:
             full = head.points >= PAGE_POINTS and not late
             if full and current[0]["recorded_at"] >= head.newest_at:
                 await self._seal_head(key)
-            additions.append(self._addition(key, HEAD_PAGE, current))
+            additions.append(page_values(self.kind, key, HEAD_PAGE, current))
         if additions:
             await self.session.execute(_add_points(self.kind), additions)
 
@@ -142,20 +153,6 @@ class HistoryPages:
             query, {"key": key, "since": since, "until": until, "pages": pages_for(limit)}
         )
         return join_pages(rows, limit=limit, since=since, until=until)
-
-    def _addition(
-        self, key: object, page_no: int, oldest_first: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Any]:
-        """The values of _add_points that put these points (sorted by time) on one page."""
-        return {
-            self.kind.key: key,
-            "page_no": page_no,
-            "points": len(oldest_first),
-            "newest_at": oldest_first[-1]["recorded_at"],
-            "oldest_at": oldest_first[0]["recorded_at"],
-            "unsorted": False,
-            "body": b",".join(encode_point(self.kind, row) for row in reversed(oldest_first)),
-        }
 
     async def _pages_of_late(
         self, key: object, late: Sequence[Mapping[str, Any]]
@@ -234,6 +231,17 @@ def pages_for(limit: int) -> int:
     # Every page but the head holds PAGE_POINTS or more, and only the first and the last page
     # of a window can hold points outside it.
     return -(-limit // PAGE_POINTS) + 2
+
+
+@functools.cache
+def _heads_for_update(kind: PageKind) -> Select[Any, int, datetime, datetime]:
+    # Built once: the collector locks heads in every batch it writes.
+    model = kind.model
+    return (
+        select(kind.key_column, model.points, model.newest_at, model.oldest_at)
+        .where(kind.key_column.in_(bindparam("keys", expanding=True)), model.page_no == HEAD_PAGE)
+        .with_for_update()
+    )
 
 
 @functools.cache

@@ -69,16 +69,23 @@ TASK_WITH_SLOT_RECORDED = select(
     ),
 ).where(Task.id == bindparam("task_id"))
 
+
+def _success_values(now: object) -> dict[str, object]:
+    return {
+        "last_run_at": now,
+        "last_success_at": now,
+        "consecutive_failures": 0,
+        "last_error": None,
+    }
+
+
 # A good fetch: the failure count reset, and the Instagram ids it learnt (None keeps the one
 # stored). Core, not ORM: the collector runs it for many tasks at once (an executemany).
 RECORD_SUCCESS = (
     update(cast(Table, Task.__table__))
     .where(Task.id == bindparam("task_id"))
     .values(
-        last_run_at=bindparam("now"),
-        last_success_at=bindparam("now"),
-        consecutive_failures=0,
-        last_error=None,
+        **_success_values(bindparam("now")),
         user_id=func.coalesce(bindparam("user_id"), Task.user_id),
         post_id=func.coalesce(bindparam("post_id"), Task.post_id),
     )
@@ -308,12 +315,3 @@ class TaskRepository:
             )
             .execution_options(synchronize_session=False)
         )
-
-
-def _success_values(now: datetime) -> dict[str, object]:
-    return {
-        "last_run_at": now,
-        "last_success_at": now,
-        "consecutive_failures": 0,
-        "last_error": None,
-    }

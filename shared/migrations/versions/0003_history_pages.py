@@ -19,7 +19,7 @@ from shared.repositories.history_pages import (
     PAGE_POINTS,
     POST_PAGES,
     PageKind,
-    encode_point,
+    page_values,
 )
 
 revision: str = "0003"
@@ -90,12 +90,4 @@ def target_pages(
     """Sealed pages of PAGE_POINTS, then the head with the newest (1 to PAGE_POINTS) points."""
     chunks = [oldest_first[i : i + PAGE_POINTS] for i in range(0, len(oldest_first), PAGE_POINTS)]
     for number, chunk in enumerate(chunks, start=1):
-        yield {
-            kind.key: key,
-            "page_no": HEAD_PAGE if number == len(chunks) else number,
-            "points": len(chunk),
-            "newest_at": chunk[-1]["recorded_at"],
-            "oldest_at": chunk[0]["recorded_at"],
-            "unsorted": False,
-            "body": b",".join(encode_point(kind, row) for row in reversed(chunk)),
-        }
+        yield page_values(kind, key, HEAD_PAGE if number == len(chunks) else number, chunk)
