@@ -38,6 +38,7 @@ from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
+from shared.repositories.history_pages import INFLUENCER_PAGES, pages_for, pages_newest_first
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -45,7 +46,6 @@ from shared import migrate
 from shared.db import create_engine, create_session_factory
 from shared.models import Source, TaskType
 from shared.repositories.history import HistoryRepository
-from shared.repositories.history_pages import INFLUENCER_PAGES, pages_for, pages_newest_first
 from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
 

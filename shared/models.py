@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     CHAR,
     BigInteger,
-    Boolean,
     Enum,
     ForeignKey,
     Index,
@@ -79,6 +78,10 @@ def utcnow() -> datetime:
 InstagramId = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "mariadb")
 
 
+# Instagram shortcodes are case-sensitive: CxYQJO8xuC6 and cxyqjo8xuc6 are two posts.
+PostCode = String(255, collation="utf8mb4_bin")
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -96,7 +99,7 @@ class Task(Base):
     id: Mapped[str] = mapped_column(CHAR(36), primary_key=True, default=lambda: str(uuid.uuid4()))
     task_type: Mapped[TaskType] = mapped_column(_enum(TaskType, "task_type"))
     username: Mapped[str | None] = mapped_column(String(255), unique=True)
-    post_code: Mapped[str | None] = mapped_column(String(255), unique=True)
+    post_code: Mapped[str | None] = mapped_column(PostCode, unique=True)
     interval_seconds: Mapped[int] = mapped_column(Integer)
     status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus, "task_status"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -123,9 +126,15 @@ class InfluencerMetricsHistory(Base):
     __tablename__ = "influencer_metrics_history"
     __table_args__ = (
         Index(None, "user_id", "recorded_at"),
+        Index(None, "id"),
         UniqueConstraint("task_id", "scheduled_for"),
     )
 
+    # Clustered by (task_id, recorded_at, id): one target's points lie together, by time.
+    task_id: Mapped[str] = mapped_column(
+        CHAR(36), ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
+    )
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     user_id: Mapped[int | None] = mapped_column(InstagramId)
     username: Mapped[str] = mapped_column(String(255))
@@ -133,8 +142,6 @@ class InfluencerMetricsHistory(Base):
     follower_count: Mapped[int | None] = mapped_column(BigInteger)
     following_count: Mapped[int | None] = mapped_column(BigInteger)
     post_count: Mapped[int | None] = mapped_column(BigInteger)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    task_id: Mapped[str] = mapped_column(CHAR(36), ForeignKey("task.id", ondelete="CASCADE"))
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
 
@@ -145,54 +152,23 @@ class PostMetricsHistory(Base):
     __tablename__ = "post_metrics_history"
     __table_args__ = (
         Index(None, "post_code", "recorded_at"),
+        Index(None, "id"),
         UniqueConstraint("task_id", "scheduled_for"),
     )
 
+    # Clustered as the profiles' history is.
+    task_id: Mapped[str] = mapped_column(
+        CHAR(36), ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
+    )
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    post_code: Mapped[str] = mapped_column(String(255))
+    post_code: Mapped[str] = mapped_column(PostCode)
     post_id: Mapped[str | None] = mapped_column(String(50))
     like_count: Mapped[int | None] = mapped_column(BigInteger)
     comment_count: Mapped[int | None] = mapped_column(BigInteger)
     play_count: Mapped[int | None] = mapped_column(BigInteger)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    task_id: Mapped[str] = mapped_column(CHAR(36), ForeignKey("task.id", ondelete="CASCADE"))
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
-
-
-class HistoryPage:
-    """Columns shared by the two page tables: a run of one target's history points, already
-    rendered as the API writes them, so that reading 1,000 points fetches about ten rows.
-
-    `body` holds the points' JSON objects newest first, joined by commas (no brackets).
-    Each target has one growing page, numbered HEAD_PAGE; when it is full, the next point
-    seals it (it moves to the next sequence number, 1, 2, …) and starts a new head.
-    Pages never overlap in time, and their numbers follow time.
-    """
-
-    page_no: Mapped[int] = mapped_column(mysql.INTEGER(unsigned=True), primary_key=True)
-    points: Mapped[int] = mapped_column(Integer)
-    newest_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    oldest_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    # A point that arrived after a newer one was put first anyway; readers sort such a page.
-    unsorted: Mapped[bool] = mapped_column(Boolean)
-    body: Mapped[bytes] = mapped_column(mysql.MEDIUMBLOB)
-
-
-class InfluencerHistoryPage(HistoryPage, Base):
-    """Pages of a profile's history, by Instagram id (as influencer_metrics_history is read)."""
-
-    __tablename__ = "influencer_history_page"
-
-    user_id: Mapped[int] = mapped_column(InstagramId, primary_key=True)
-
-
-class PostHistoryPage(HistoryPage, Base):
-    """Pages of a post's history, by shortcode (as post_metrics_history is read)."""
-
-    __tablename__ = "post_history_page"
-
-    post_code: Mapped[str] = mapped_column(String(255), primary_key=True)
 
 
 class ApiKey(Base):

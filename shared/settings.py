@@ -54,8 +54,13 @@ class Settings(BaseSettings):
     collector_breaker_failure_threshold: int = Field(default=5, ge=1)
     collector_breaker_cooloff_seconds: float = Field(default=30.0, gt=0)
 
+
+class CollectorSettings(Settings):
+    """The collector's settings: the one service that calls TikHub, so the one that needs a key
+    (the API and the scheduler start without it)."""
+
     @model_validator(mode="after")
-    def _refuse_placeholder_secrets(self) -> "Settings":
+    def _refuse_placeholder_secrets(self) -> "CollectorSettings":
         key = self.tikhub_api_key.get_secret_value().strip().lower()
         if self.environment == "production" and (not key or key in PLACEHOLDER_SECRETS):
             raise ValueError("TIKHUB_API_KEY must be set to a real key when ENVIRONMENT=production")

@@ -1,71 +1,96 @@
-"""The protected routes' dependency: an API key is required, and its rate limit applies."""
+"""The one authentication and rate-limit step: every `/api/v1` request passes it, once.
 
-from typing import Annotated
+A pure ASGI middleware in front of the routes: it reads the key (X-API-Key, else
+Authorization: Bearer), takes one token from the key's bucket, asks MySQL only for a key not
+vouched for lately, puts the X-RateLimit-* headers on whatever answers, and puts the caller
+on the request. The probes, /metrics and the docs stay open: orchestrators and scrapers hold
+no key.
+"""
+
+from dataclasses import dataclass
+from typing import Any, cast
 
 import structlog
-from fastapi import Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI
 from redis.exceptions import RedisError
-from starlette.requests import HTTPConnection
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.api_keys import hash_key, invalid_key
-from services.api.dependencies import RuntimeDep
+from services.api.error_handlers import render_error
 from services.api.errors import RateLimited, Unauthorized
 from services.api.rate_limit import RateDecision
-from services.api.request_context import RATE_DECISION, REDIS_FAILED, add_response_headers
+from services.api.request_context import add_response_headers
 from services.api.runtime import Runtime
 
 log = structlog.get_logger()
 
+PROTECTED_PREFIX = "/api/v1/"
+# Where the caller travels on the request (request.state.caller).
+CALLER = "caller"
 # Two ways to send the same key; both appear in the OpenAPI document, so Swagger UI's
 # "Authorize" button offers them.
-API_KEY_HEADER = APIKeyHeader(
-    name="X-API-Key",
-    scheme_name="ApiKeyHeader",
-    description="An API key (`python -m services.api keys create NAME`)",
-    auto_error=False,
-)
-BEARER = HTTPBearer(
-    scheme_name="BearerKey",
-    description="The same API key, as `Authorization: Bearer <key>`",
-    auto_error=False,
-)
+SECURITY_SCHEMES = {
+    "ApiKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "An API key (`python -m services.api keys create NAME`)",
+    },
+    "BearerKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The same API key, as `Authorization: Bearer <key>`",
+    },
+}
 
 
-async def offered_key(connection: HTTPConnection) -> str | None:
-    """The API key a request sends: X-API-Key first, else Authorization: Bearer."""
-    return _either_key(await API_KEY_HEADER(connection), await BEARER(connection))
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request: the SHA-256 of its API key (never the key)."""
+
+    key_hash: str
 
 
-async def authenticate(
-    request: Request,
-    runtime: RuntimeDep,
-    header_key: Annotated[str | None, Security(API_KEY_HEADER)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-) -> None:
-    """Let the request through with an active key that is within its rate limit."""
-    key = _either_key(header_key, bearer)
+class ApiKeyAuth:
+    """Lets a request to the API through with an active key within its rate limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        runtime = cast(Runtime, scope["app"].state.runtime)
+        try:
+            caller = await _admit(runtime, scope)
+        except Exception as error:  # rendered exactly as the routes' errors are
+            response = render_error(error)
+            if response is None:
+                raise
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})[CALLER] = caller
+        await self.app(scope, receive, send)
+
+
+async def _admit(runtime: Runtime, scope: Scope) -> Caller:
+    key = offered_key(Headers(scope=scope))
     if not key:
         raise Unauthorized(
             "Send an API key in the X-API-Key header or as Authorization: Bearer <key>.",
             code="missing_api_key",
         )
     key_hash = hash_key(key)
-    state = request.scope.get("state", {})
-    # The cached-read shortcut may have taken this request's token, or found Redis failing.
-    decision: RateDecision | None = state.get(RATE_DECISION)
-    failure: RedisError | None = state.get(REDIS_FAILED)
-    if decision is None and failure is None:
-        try:
-            decision = await _take(runtime, key_hash)
-        except RedisError as error:
-            failure = error
-    if decision is None:
+    try:
+        decision = await _take(runtime, key_hash)
+    except RedisError as error:
         # Better served unlimited than not at all; MySQL alone still says who may come in.
-        log.warning("api.rate_limit_unavailable", error=repr(failure))
+        log.warning("api.rate_limit_unavailable", error=repr(error))
         await runtime.api_keys.check(key_hash, record_use=False)
-        return
-    add_response_headers(request.scope, decision.headers())
+        return Caller(key_hash)
+    add_response_headers(scope, decision.headers())
     if not decision.allowed:
         settings = runtime.settings
         raise RateLimited(
@@ -74,10 +99,18 @@ async def authenticate(
             f"{decision.retry_after_seconds} s.",
             headers={"Retry-After": str(decision.retry_after_seconds)},
         )
+    return Caller(key_hash)
 
 
-def _either_key(header_key: str | None, bearer: HTTPAuthorizationCredentials | None) -> str | None:
-    return header_key or (bearer.credentials if bearer else None)
+def offered_key(headers: Headers) -> str | None:
+    """The API key a request sends: X-API-Key first, else Authorization: Bearer."""
+    key = headers.get("x-api-key")
+    if key:
+        return key
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
 
 
 async def _take(runtime: Runtime, key_hash: str) -> RateDecision:
@@ -93,3 +126,21 @@ async def _take(runtime: Runtime, key_hash: str) -> RateDecision:
     if decision is None:  # revoked in the meantime
         raise invalid_key()
     return decision
+
+
+def document_api_keys(app: FastAPI) -> None:
+    """Declare the key schemes in the OpenAPI document, on every operation this step guards."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in document["paths"].items():
+            if path.startswith(PROTECTED_PREFIX):
+                for operation in operations.values():
+                    operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.api.history import HistoryService
 from services.api.history_cache import HistoryCache
 from services.api.pause_flags import PauseFlags
-from services.api.request_context import CACHE_MISSED, REDIS_FAILED
 from services.api.runtime import Runtime
 from services.api.tasks import TaskService
 
@@ -63,13 +62,5 @@ TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 def history_service(request: Request) -> HistoryService:
     """The history service of this request; reads open a session only on a cache miss."""
     runtime = runtime_of(request)
-    # What the cached-read shortcut already found: Redis failing (go straight to MySQL), or
-    # the key without a body (take the lease without reading it again).
-    state = request.scope.get("state", {})
-    cache = HistoryCache(
-        runtime.redis,
-        runtime.metrics,
-        available=REDIS_FAILED not in state,
-        missed_key=state.get(CACHE_MISSED),
-    )
+    cache = HistoryCache(runtime.batcher, runtime.metrics)
     return HistoryService(runtime.sessions, cache, runtime.keys)

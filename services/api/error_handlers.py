@@ -21,6 +21,8 @@ log = structlog.get_logger()
 LOCATIONS = frozenset({"body", "query", "path", "header"})
 MAX_LISTED_PROBLEMS = 3
 
+# What a lost or exhausted database connection raises.
+DATABASE_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError)
 HTTP_ERROR_CODES = {
     404: "route_not_found",
     405: "method_not_allowed",
@@ -30,22 +32,37 @@ HTTP_ERROR_CODES = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the envelope renderers on the app."""
-    app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    for error in (OperationalError, InterfaceError, PoolTimeoutError):
-        app.add_exception_handler(error, _database_unavailable)
-    app.add_exception_handler(RedisError, _redis_unavailable)
+    for error in (AppError, *DATABASE_ERRORS, RedisError):
+        app.add_exception_handler(error, _rendered)
 
 
-async def _app_error(request: Request, error: AppError) -> Response:
-    return error_response(
-        error.status_code,
-        error.code,
-        error.message,
-        details=error.details,
-        headers=error.headers,
-    )
+def render_error(error: Exception) -> Response | None:
+    """The envelope answering an error of ours or an outage; None for anything else."""
+    if isinstance(error, AppError):
+        return error_response(
+            error.status_code,
+            error.code,
+            error.message,
+            details=error.details,
+            headers=error.headers,
+        )
+    if isinstance(error, DATABASE_ERRORS):
+        log.error("api.database_unavailable", error=repr(error))
+        return error_response(
+            503, "database_unavailable", "The database is not answering; retry shortly."
+        )
+    if isinstance(error, RedisError):
+        log.error("api.redis_unavailable", error=repr(error))
+        return error_response(503, "redis_unavailable", "Redis is not answering; retry shortly.")
+    return None
+
+
+async def _rendered(request: Request, error: Exception) -> Response:
+    response = render_error(error)
+    assert response is not None, "registered only for the errors render_error knows"
+    return response
 
 
 async def _validation_error(request: Request, error: RequestValidationError) -> Response:
@@ -105,15 +122,3 @@ async def _http_error(request: Request, error: HTTPException) -> Response:
         allowed = (error.headers or {}).get("Allow", "")
         message = f"{request.method} is not allowed on {request.url.path}; use {allowed}."
     return error_response(error.status_code, code, message, headers=error.headers)
-
-
-async def _database_unavailable(request: Request, error: Exception) -> Response:
-    log.error("api.database_unavailable", error=repr(error))
-    return error_response(
-        503, "database_unavailable", "The database is not answering; retry shortly."
-    )
-
-
-async def _redis_unavailable(request: Request, error: Exception) -> Response:
-    log.error("api.redis_unavailable", error=repr(error))
-    return error_response(503, "redis_unavailable", "Redis is not answering; retry shortly.")

@@ -1,5 +1,6 @@
-"""History reads: the default view through the Redis cache, any other view from MySQL."""
+"""History reads: the default view through the Redis cache, any other view from MySQL's rows."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -11,7 +12,7 @@ from services.api.history_window import HistoryWindow
 from shared.instagram import InvalidInstagramInput, parse_shortcode, parse_username
 from shared.models import Task, TaskType
 from shared.redis_keys import RedisKeys
-from shared.repositories.history import HistoryRepository
+from shared.repositories.history import INFLUENCER_HISTORY, POST_HISTORY, HistoryRepository
 from shared.repositories.tasks import TaskRepository
 
 # Instagram ids are stored as BIGINT UNSIGNED; a longer number cannot be one.
@@ -19,6 +20,17 @@ MAX_INSTAGRAM_ID = 2**64 - 1
 # The longest user id, username or post code a history path takes (with leading zeros, an id
 # may be longer than its 20 digits).
 MAX_TARGET_LENGTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a history read names: the cache key of its default view when known before MySQL
+    is asked, and how to find its task."""
+
+    kind: TaskType
+    cache_key: str | None
+    instagram_id: int | None
+    name: str
 
 
 class HistoryService:
@@ -38,69 +50,71 @@ class HistoryService:
     async def influencer(self, user: str, window: HistoryWindow) -> bytes:
         """A profile's history, by numeric Instagram id or username."""
         instagram_id = instagram_id_of(user)
-        lease = None
-        # By id, a cached view answers without touching MySQL (ids come before usernames).
-        if window.is_default and instagram_id is not None:
-            cached, lease = await self.cache.get_or_lease(
-                self.keys.influencer_history(instagram_id), TaskType.INFLUENCER
-            )
-            if cached is not None:
-                return cached
-        async with self.sessions() as session:
-            task = await _influencer_task(TaskRepository(session), user, instagram_id)
-            if task.user_id is None:
-                # Not collected yet, so no rows; the cache is keyed by the id, still unknown.
-                return encode_success({"username": task.target, "history": []})
-            key = self.keys.influencer_history(task.user_id)
-            if window.is_default and task.user_id != instagram_id:
-                cached, lease = await self.cache.get_or_lease(key, TaskType.INFLUENCER)
-                if cached is not None:
-                    return cached
-            points = await HistoryRepository(session).influencer_points_json(
-                task.user_id, limit=window.limit, since=window.since, until=window.until
-            )
-        body = encode_success({"username": task.target, "history": orjson.Fragment(points)})
-        if window.is_default:
-            await self.cache.put(key, body, lease=lease, ttl_seconds=task.interval_seconds)
-        return body
+        key = None if instagram_id is None else self.keys.influencer_history(instagram_id)
+        return await self._read(Target(TaskType.INFLUENCER, key, instagram_id, user), window)
 
     async def post(self, post_code: str, window: HistoryWindow) -> bytes:
-        """A post's history, by shortcode."""
+        """A post's history, by shortcode (case-sensitive, as Instagram's are)."""
         try:
             code = parse_shortcode(post_code)
         except InvalidInstagramInput as error:
             raise InvalidInput.for_field("post_code", str(error)) from error
-        key = self.keys.post_history(code)
+        return await self._read(
+            Target(TaskType.POST, self.keys.post_history(code), None, code), window
+        )
+
+    async def _read(self, target: Target, window: HistoryWindow) -> bytes:
         lease = None
-        if window.is_default:
-            cached, lease = await self.cache.get_or_lease(key, TaskType.POST)
+        # A view whose key the path names answers from the cache without touching MySQL.
+        if window.is_default and target.cache_key is not None:
+            cached, lease = await self.cache.get_or_lease(target.cache_key, target.kind)
             if cached is not None:
                 return cached
         async with self.sessions() as session:
-            task = await TaskRepository(session).get_by_target(TaskType.POST, code)
-            if task is None:
-                raise NotFound(f"No post task monitors {code}.", code="task_not_found")
-            points = await HistoryRepository(session).post_points_json(
-                code, limit=window.limit, since=window.since, until=window.until
+            task = await _task_of(TaskRepository(session), target)
+            cache_key = self._cache_key(task)
+            if cache_key is None:
+                # A profile not collected yet: no rows, and no id to name its cached view by.
+                return encode_history(task, b"[]")
+            if window.is_default and cache_key != target.cache_key:
+                cached, lease = await self.cache.get_or_lease(cache_key, target.kind)
+                if cached is not None:
+                    return cached
+            kind = INFLUENCER_HISTORY if task.task_type is TaskType.INFLUENCER else POST_HISTORY
+            points = await HistoryRepository(session).points_json(
+                kind, task.id, limit=window.limit, since=window.since, until=window.until
             )
-        body = encode_success({"post_code": code, "history": orjson.Fragment(points)})
+        body = encode_history(task, points)
         if window.is_default:
-            await self.cache.put(key, body, lease=lease, ttl_seconds=task.interval_seconds)
+            await self.cache.put(cache_key, body, lease=lease, ttl_seconds=task.interval_seconds)
         return body
 
+    def _cache_key(self, task: Task) -> str | None:
+        if task.task_type is TaskType.POST:
+            return self.keys.post_history(task.target)
+        return None if task.user_id is None else self.keys.influencer_history(task.user_id)
 
-async def _influencer_task(tasks: TaskRepository, user: str, instagram_id: int | None) -> Task:
-    if instagram_id is not None:
-        task = await tasks.get_by_user_id(instagram_id)
+
+async def _task_of(tasks: TaskRepository, target: Target) -> Task:
+    if target.kind is TaskType.POST:
+        task = await tasks.get_by_target(TaskType.POST, target.name)
+        if task is None:
+            raise NotFound(f"No post task monitors {target.name}.", code="task_not_found")
+        return task
+    if target.instagram_id is not None:  # ids come before usernames
+        task = await tasks.get_by_user_id(target.instagram_id)
         if task is not None:
             return task
     try:
-        username = parse_username(user)
+        username = parse_username(target.name)
     except InvalidInstagramInput as error:
         raise InvalidInput.for_field("user_id", str(error)) from error
     task = await tasks.get_by_target(TaskType.INFLUENCER, username)
     if task is None:
-        raise _unknown_user(user)
+        raise NotFound(
+            f"No influencer task watches the Instagram id or username {target.name}.",
+            code="task_not_found",
+        )
     return task
 
 
@@ -112,20 +126,15 @@ def instagram_id_of(user: str) -> int | None:
     return number if 0 < number <= MAX_INSTAGRAM_ID else None
 
 
-def encode_success(data: dict[str, Any]) -> bytes:
-    """A 200 success envelope around `data` as JSON, byte for byte what pydantic would write for
-    the routes' response models (Envelope[InfluencerHistory] / Envelope[PostHistory]).
+def encode_history(task: Task, points: bytes) -> bytes:
+    """The 200 success envelope of a task's history (`points`: its JSON array), byte for byte
+    what pydantic would write for the routes' response models (Envelope[InfluencerHistory] /
+    Envelope[PostHistory]).
 
-    The history comes already encoded from the repository (an orjson.Fragment) instead of being
-    validated through those models: the rows come from our own tables, and validating 1,000
-    points cost more than reading them.
+    The points come already encoded from the repository instead of being validated through
+    those models: the rows come from our own tables, and validating 1,000 points cost more
+    than reading them.
     """
-    envelope = {"status_code": 200, "success": True, "data": data}
-    return orjson.dumps(envelope, option=orjson.OPT_UTC_Z)
-
-
-def _unknown_user(user: str) -> NotFound:
-    return NotFound(
-        f"No influencer task watches the Instagram id or username {user}.",
-        code="task_not_found",
-    )
+    target = "username" if task.task_type is TaskType.INFLUENCER else "post_code"
+    data: dict[str, Any] = {target: task.target, "history": orjson.Fragment(points)}
+    return orjson.dumps({"status_code": 200, "success": True, "data": data})

@@ -3,10 +3,10 @@
 import uuid
 
 import structlog
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.api.metrics import ApiMetrics
+from services.api.redis_batch import RedisBatcher
 
 log = structlog.get_logger()
 
@@ -32,28 +32,21 @@ class HistoryCache:
     """Gets and puts cached history bodies; a Redis failure is a logged miss, never an error.
 
     One instance serves one request: after Redis fails once, the request stops asking it.
-    `missed_key` is a key this request already found without a body (it is not read again).
     """
 
-    def __init__(
-        self,
-        redis: "Redis",
-        metrics: ApiMetrics,
-        *,
-        available: bool = True,
-        missed_key: str | None = None,
-    ) -> None:
-        self.redis = redis
+    def __init__(self, batcher: RedisBatcher, metrics: ApiMetrics) -> None:
+        # Reads go through the batcher: concurrent hits share one round trip.
+        self.batcher = batcher
+        self.redis = batcher.redis
         self.metrics = metrics
-        self.available = available
-        self.missed_key = missed_key
+        self.available = True
 
     async def get_or_lease(self, key: str, kind: str) -> tuple[bytes | None, bytes | None]:
         """The cached body under `key`; on a miss, the lease that allows filling it (if won)."""
         if not self.available:
             return None, None
         try:
-            body = None if key == self.missed_key else cached_body(await self.redis.get(key))
+            body = cached_body(await self.batcher.get(key))
             if body is not None:
                 self.metrics.history_cache.labels(kind, "hit").inc()
                 return body, None

@@ -1,7 +1,6 @@
 """The Redis side of an API key: whether it was recently found active, and its token bucket.
 
-One script call per request answers both, so a request with a known key never touches MySQL;
-the same call can also read a cached history body, so a cache hit costs one round trip.
+One script call per request answers both, so a request with a known key never touches MySQL.
 Keys are named by the key's SHA-256 (never the key itself), which the request can compute.
 """
 
@@ -19,8 +18,7 @@ CHECKED_TTL_SECONDS = 60
 # KEYS: the key's "checked" mark, its bucket. Without the mark it answers {-1} and takes
 # nothing. Otherwise one step of a token bucket on Redis's own clock (replicas whose clocks
 # disagree still share one budget): {allowed (1/0), tokens left (as text: Lua would truncate a
-# number to an integer), milliseconds until one token is back}, and when KEYS[3] is given, the
-# value stored under it (nil when absent).
+# number to an integer), milliseconds until one token is back}.
 BUCKET_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {-1, '0', 0}
@@ -43,9 +41,6 @@ else
 end
 redis.call('HSET', KEYS[2], 'tokens', tokens, 'at', now)
 redis.call('PEXPIRE', KEYS[2], math.ceil(burst * 1000 / rate) + 1000)
-if KEYS[3] then
-  return {allowed, tostring(tokens), wait_ms, redis.call('GET', KEYS[3])}
-end
 return {allowed, tostring(tokens), wait_ms}
 """
 UNCHECKED = -1
@@ -92,21 +87,11 @@ class RateLimiter:
         )
         return self._decision(reply)
 
-    async def take_and_get(
-        self, key_hash: str, key: str
-    ) -> tuple[RateDecision | None, bytes | None]:
-        """`take`, and the value under `key` (None when absent, or when the key is unchecked)."""
-        reply = await self.batcher.script(
-            self.script, [*self._keys(key_hash), key], [self.per_second, self.burst]
-        )
-        decision = self._decision(reply)
-        return decision, reply[3] if decision is not None else None
-
     def _keys(self, key_hash: str) -> list[str]:
         return [self.keys.api_key_checked(key_hash), self.keys.api_rate_limit(key_hash)]
 
     def _decision(self, reply: list[Any]) -> RateDecision | None:
-        allowed, tokens_text, wait_ms = reply[:3]
+        allowed, tokens_text, wait_ms = reply
         if int(allowed) == UNCHECKED:
             return None
         tokens = float(tokens_text)

@@ -24,12 +24,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # Where a dependency leaves headers for the response (request.state), since a route that returns
 # its own Response, or an error handler, would not carry headers set on FastAPI's Response.
 RESPONSE_HEADERS = "response_headers"
-# What the cached-read shortcut learned about a request it passes on to the app (request.state):
-# the rate-limit decision it took for the request's key, the Redis error it met, and the cache
-# key it found without a body.
-RATE_DECISION = "rate_decision"
-REDIS_FAILED = "redis_failed"
-CACHE_MISSED = "cache_missed"
 # A caller's id is reused (so one id follows a request across services) only when it is short
 # and plain: anything else could forge log lines.
 ACCEPTED_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

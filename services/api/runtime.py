@@ -1,5 +1,4 @@
-"""What the app opens at start-up and closes at shutdown: the engine, sessions, the page
-reader's pool and Redis."""
+"""What the app opens at start-up and closes at shutdown: the engine, sessions and Redis."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.api.api_keys import ApiKeyChecker
 from services.api.metrics import ApiMetrics
-from services.api.page_reader import PageReader
 from services.api.rate_limit import RateLimiter
 from services.api.redis_batch import RedisBatcher
 from shared.db import create_engine, create_session_factory
@@ -31,7 +29,6 @@ class Runtime:
     metrics: ApiMetrics
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    page_reader: PageReader
     redis: "Redis"
     batcher: RedisBatcher
     api_keys: ApiKeyChecker
@@ -40,11 +37,8 @@ class Runtime:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator[Runtime]:
-    """Create the engine, page reader and Redis client; close them when the block ends."""
-    # The page reader's pool takes the share other processes leave to overflow, so an api
-    # process too holds at most twice DATABASE_POOL_SIZE connections.
-    engine = create_engine(settings, max_overflow=0)
-    page_reader = await PageReader.open(engine, settings)
+    """Create the engine and Redis client; close them when the block ends."""
+    engine = create_engine(settings)
     redis = Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
@@ -60,7 +54,6 @@ async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator
             metrics=metrics,
             engine=engine,
             sessions=sessions,
-            page_reader=page_reader,
             redis=redis,
             batcher=batcher,
             api_keys=ApiKeyChecker(sessions),
@@ -73,5 +66,4 @@ async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator
         )
     finally:
         await redis.aclose()
-        await page_reader.close()
         await engine.dispose()

@@ -13,7 +13,7 @@ from services.collector.health import check, reset_breaker
 from services.collector.metrics import serve_metrics
 from services.collector.worker import WorkerSettings, worker_name, worker_options
 from shared.logs import configure_logging, settings_secrets
-from shared.settings import Settings
+from shared.settings import CollectorSettings
 
 log = structlog.get_logger()
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         help="close the TikHub circuit breaker (after fixing a rejected key)",
     )
     args = parser.parse_args(argv)
-    settings = Settings()
+    settings = CollectorSettings()
     if args.check:
         return 0 if uvloop.run(check(settings)) else 1
     if args.reset_breaker:

@@ -113,13 +113,12 @@ def build_collector(
 async def startup(ctx: dict[str, Any]) -> None:
     """Open the process's engine and TikHub connections; arq's own pool serves Redis."""
     settings: Settings = ctx["settings"]
-    # READ COMMITTED: history writers lock their targets' head pages (shared.repositories.
-    # history_pages); under REPEATABLE READ, looking for the head of a target that has none
-    # yet would also lock the gap around it, and two processes storing first points of
-    # neighbouring targets would deadlock.
+    # READ COMMITTED: under REPEATABLE READ, the slot checks before each history insert would
+    # also lock the gaps around slots that have no row yet, and two processes storing points of
+    # neighbouring tasks would deadlock.
     engine = create_engine(settings, isolation_level="READ COMMITTED")
-    # Jobs wait in Redis meanwhile; writing with the previous version's schema would not page
-    # the history (see README, History pages).
+    # Jobs wait in Redis meanwhile: with an older schema, post codes would still compare
+    # case-insensitively.
     await wait_for_schema(engine)
     http = TikHubConnections(
         settings.tikhub_base_url,

@@ -1,16 +1,48 @@
-"""Writes and reads of the two metric history tables."""
+"""Writes and reads of the two metric history tables, the only record of collected points."""
 
+import functools
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, tuple_
+import orjson
+from sqlalchemy import Select, Table, bindparam, column, insert, select, table, tuple_
+from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import InfluencerMetricsHistory, PostMetricsHistory
-from shared.repositories.history_pages import INFLUENCER_PAGES, POST_PAGES, HistoryPages, PageKind
 
 HistoryModel = type[InfluencerMetricsHistory] | type[PostMetricsHistory]
+
+# recorded_at comes back naive (read without the models' type, see HistoryKind); it is UTC, and
+# the API writes UTC times with a Z.
+POINT_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+
+
+@dataclass(frozen=True)
+class HistoryKind:
+    """One of the two histories as reads see it: the points' fields in the API's order, on a
+    plain table of the same name, so rows come back as the driver's tuples with no type
+    processing per value (the API encodes them straight to JSON)."""
+
+    model: HistoryModel
+    fields: tuple[str, ...]
+
+    @functools.cached_property
+    def table(self) -> Any:
+        types = {"recorded_at": mysql.DATETIME(fsp=6)}
+        columns = (column(name, types.get(name)) for name in ("task_id", *self.fields, "id"))
+        return table(self.model.__tablename__, *columns)
+
+
+INFLUENCER_HISTORY = HistoryKind(
+    InfluencerMetricsHistory,
+    ("follower_count", "following_count", "post_count", "bio", "recorded_at", "source"),
+)
+POST_HISTORY = HistoryKind(
+    PostMetricsHistory, ("like_count", "comment_count", "play_count", "recorded_at", "source")
+)
 
 # Which of some (task, slot) pairs have a row; built once, as every write asks.
 _SLOTS_TAKEN = {
@@ -22,66 +54,54 @@ _SLOTS_TAKEN = {
 
 
 class HistoryRepository:
-    """History queries; the caller commits.
-
-    Every write also puts the new points on the target's history pages, and every read comes
-    from those pages (see history_pages): the rows are the record, the pages what reads fetch.
-    """
+    """History queries; the caller commits."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def add_influencer_point(self, **values: Any) -> bool:
         """Store a profile's counts for a slot; False when that slot already has a row."""
-        return bool(await self._add(InfluencerMetricsHistory, INFLUENCER_PAGES, [values]))
+        return bool(await self._add(InfluencerMetricsHistory, [values]))
 
     async def add_post_point(self, **values: Any) -> bool:
         """Store a post's counts for a slot; False when that slot already has a row."""
-        return bool(await self._add(PostMetricsHistory, POST_PAGES, [values]))
+        return bool(await self._add(PostMetricsHistory, [values]))
 
     async def add_influencer_points(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store many slots' profile counts at once; a slot that already has a row keeps it."""
-        await self._add(InfluencerMetricsHistory, INFLUENCER_PAGES, rows)
+        await self._add(InfluencerMetricsHistory, rows)
 
     async def add_post_points(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store many slots' post counts at once; a slot that already has a row keeps it."""
-        await self._add(PostMetricsHistory, POST_PAGES, rows)
+        await self._add(PostMetricsHistory, rows)
 
-    async def influencer_points_json(
+    async def points_json(
         self,
-        user_id: int,
+        kind: HistoryKind,
+        task_id: str,
         *,
         limit: int,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> bytes:
-        """A profile's history, newest first, as a JSON array of the API's point objects."""
-        pages = HistoryPages(self.session, INFLUENCER_PAGES)
-        return await pages.points_json(user_id, limit=limit, since=since, until=until)
+        """A task's newest `limit` points within [since, until], newest first (of one time, the
+        last stored first), as a JSON array of the API's point objects."""
+        query = _newest_points(kind, since=since is not None, until=until is not None)
+        parameters: dict[str, Any] = {"task_id": task_id, "limit": limit}
+        if since is not None:
+            parameters["since"] = _naive_utc(since)
+        if until is not None:
+            parameters["until"] = _naive_utc(until)
+        rows = (await self.session.execute(query, parameters)).all()
+        fields = kind.fields
+        # Each row holds exactly the selected fields: no length check per row.
+        points = [dict(zip(fields, row, strict=False)) for row in rows]
+        return orjson.dumps(points, option=POINT_JSON_OPTIONS)
 
-    async def post_points_json(
-        self,
-        post_code: str,
-        *,
-        limit: int,
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> bytes:
-        """A post's history, newest first, as a JSON array of the API's point objects."""
-        pages = HistoryPages(self.session, POST_PAGES)
-        return await pages.points_json(post_code, limit=limit, since=since, until=until)
-
-    async def _add(
-        self, model: HistoryModel, kind: PageKind, rows: Sequence[Mapping[str, Any]]
-    ) -> int:
-        """Store the rows of slots that have none yet, and put them on their pages; return
-        how many were stored."""
+    async def _add(self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Store the rows of slots that have none yet; return how many were stored."""
         if not rows:
             return 0
-        pages = HistoryPages(self.session, kind)
-        # Locked first: a second writer of the same target waits here, and then finds the
-        # slots this one stores below.
-        heads = await pages.lock_heads(row[kind.key] for row in rows if row[kind.key] is not None)
         taken = await self._slots_taken(model, rows)
         new: list[Mapping[str, Any]] = []
         for row in rows:
@@ -91,10 +111,8 @@ class HistoryRepository:
                 new.append(row)
         if new:
             # A plain insert: a row that a concurrent writer stored after the check above is a
-            # duplicate-key error, and the caller's retry then finds it, instead of the pages
-            # getting a point the history did not.
+            # duplicate-key error, and the caller's retry then finds it.
             await self.session.execute(insert(cast(Table, model.__table__)), new)
-            await pages.add(heads, new)
         return len(new)
 
     async def _slots_taken(
@@ -104,3 +122,23 @@ class HistoryRepository:
         slots = [(row["task_id"], row["scheduled_for"]) for row in rows]
         found = await self.session.execute(_SLOTS_TAKEN[model], {"slots": slots})
         return {(task_id, scheduled_for) for task_id, scheduled_for in found}
+
+
+@functools.cache
+def _newest_points(kind: HistoryKind, *, since: bool, until: bool) -> Select[Any]:
+    # Built once per shape of window: the API runs it on every read that misses the cache. It
+    # walks the primary key (task_id, recorded_at, id) backwards from the window's end.
+    history = kind.table
+    query = select(*(history.c[field] for field in kind.fields))
+    query = query.where(history.c.task_id == bindparam("task_id"))
+    if since:
+        query = query.where(history.c.recorded_at >= bindparam("since"))
+    if until:
+        query = query.where(history.c.recorded_at <= bindparam("until"))
+    order = (history.c.recorded_at.desc(), history.c.id.desc())
+    return query.order_by(*order).limit(bindparam("limit"))
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    # The plain table's DATETIME binds as the driver does: a naive value, read as UTC.
+    return moment.astimezone(UTC).replace(tzinfo=None)

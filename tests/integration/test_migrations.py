@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 from alembic.autogenerate import compare_metadata
@@ -12,19 +12,17 @@ from sqlalchemy import insert, inspect, text
 from shared import migrate
 from shared.db import create_engine, create_session_factory, wait_for_schema
 from shared.models import Base, InfluencerMetricsHistory, PostMetricsHistory, Source, TaskType
-from shared.repositories.history import HistoryRepository
+from shared.repositories.history import INFLUENCER_HISTORY, POST_HISTORY, HistoryRepository
 from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
 from tests.conftest import database_url_named, drop_database
-from tests.integration.test_history_pages import T0, USER_ID, pages_say, point, rows_say
 
+T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 TABLES = {
     "task",
     "influencer_metrics_history",
     "post_metrics_history",
     "api_key",
-    "influencer_history_page",
-    "post_history_page",
 }
 
 
@@ -36,6 +34,7 @@ async def test_upgrade_creates_database_and_tables_then_downgrade_removes_them()
         async with engine.connect() as conn:
             tables = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
             assert tables >= TABLES
+            assert not tables & {"influencer_history_page", "post_history_page"}
             drift = await conn.run_sync(
                 lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
             )
@@ -58,20 +57,32 @@ async def test_upgrade_creates_database_and_tables_then_downgrade_removes_them()
         await drop_database(url)
 
 
-async def test_the_pages_migration_pages_the_history_already_stored() -> None:
+async def test_the_rows_migration_keeps_the_history_and_tells_post_codes_apart() -> None:
     url = database_url_named(f"im_migrate_{uuid.uuid4().hex[:8]}")
     engine = create_engine(Settings(database_url=url), pool_size=1)
     sessions = create_session_factory(engine)
     try:
-        await asyncio.to_thread(migrate.upgrade, url, "0002")
+        await asyncio.to_thread(migrate.upgrade, url, "0003")
         async with sessions.begin() as session:
             tasks = TaskRepository(session)
             profile = await tasks.create(TaskType.INFLUENCER, "natgeo", interval_seconds=60, now=T0)
             post = await tasks.create(TaskType.POST, "CxYQJO8xuC6", interval_seconds=60, now=T0)
-            # Rows as the collector stored them before pages existed, out of time order too.
+            # Stored out of time order, as late jobs do.
             minutes = [*range(250), *range(260, 300), *range(250, 260)]
             await session.execute(
-                insert(InfluencerMetricsHistory), [point(profile.id, m) for m in minutes]
+                insert(InfluencerMetricsHistory),
+                [
+                    {
+                        "task_id": profile.id,
+                        "scheduled_for": T0 + timedelta(minutes=m),
+                        "recorded_at": T0 + timedelta(minutes=m, seconds=1),
+                        "user_id": 787132,
+                        "username": "natgeo",
+                        "follower_count": m,
+                        "source": Source.LIVE,
+                    }
+                    for m in minutes
+                ],
             )
             await session.execute(
                 insert(PostMetricsHistory),
@@ -92,15 +103,20 @@ async def test_the_pages_migration_pages_the_history_already_stored() -> None:
 
         await asyncio.to_thread(migrate.upgrade, url)
 
-        for window in ({"limit": 1000}, {"limit": 120}, {"limit": 1000, "since": T0}):
-            assert await pages_say(sessions, USER_ID, **window) == await rows_say(
-                sessions, USER_ID, **window
+        async with sessions.begin() as session:
+            history = HistoryRepository(session)
+            profiles = orjson.loads(
+                await history.points_json(INFLUENCER_HISTORY, profile.id, limit=1000)
             )
-        async with sessions() as session:
-            posts = orjson.loads(
-                await HistoryRepository(session).post_points_json("CxYQJO8xuC6", limit=10)
+            posts = orjson.loads(await history.points_json(POST_HISTORY, post.id, limit=10))
+            other_case = await TaskRepository(session).create(
+                TaskType.POST, "cxyqjo8xuc6", interval_seconds=60, now=T0
             )
+            found = await TaskRepository(session).get_by_target(TaskType.POST, "CXYQJO8XUC6")
+        assert [p["follower_count"] for p in profiles] == list(range(299, -1, -1))
         assert [(p["like_count"], p["play_count"]) for p in posts] == [(2, 20), (1, None), (0, 0)]
+        assert other_case.id != post.id
+        assert found is None
     finally:
         await engine.dispose()
         await drop_database(url)
