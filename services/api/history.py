@@ -71,7 +71,12 @@ class HistoryService:
             if cached is not None:
                 return cached
         async with self.sessions() as session:
-            task = await _task_of(TaskRepository(session), target)
+            try:
+                task = await _task_of(TaskRepository(session), target)
+            except NotFound:
+                if target.cache_key is not None:  # a key that no collector would ever delete
+                    await self.cache.release(target.cache_key, lease)
+                raise
             cache_key = self._cache_key(task)
             if cache_key is None:
                 # A profile not collected yet: no rows, and no id to name its cached view by.

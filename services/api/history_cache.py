@@ -21,6 +21,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return false
 """
+DELETE_IF_LEASED = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 def cached_body(value: bytes | None) -> bytes | None:
@@ -66,6 +72,15 @@ class HistoryCache:
         try:
             put_if_leased = self.redis.register_script(PUT_IF_LEASED)
             await put_if_leased(keys=[key], args=[lease, body, ttl_seconds])
+        except RedisError as error:
+            self._unavailable(error)
+
+    async def release(self, key: str, lease: bytes | None) -> None:
+        """Give up this request's lease on `key` (its target turned out not to exist)."""
+        if not self.available or lease is None:
+            return
+        try:
+            await self.redis.register_script(DELETE_IF_LEASED)(keys=[key], args=[lease])
         except RedisError as error:
             self._unavailable(error)
 

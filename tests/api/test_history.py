@@ -4,8 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from httpx import AsyncClient
+from redis.asyncio import Redis
 
 from shared.models import Source
+from shared.redis_keys import RedisKeys
 from tests.api.support import (
     INFLUENCER,
     POST,
@@ -112,6 +114,28 @@ async def test_video_history_newest_first_with_null_plays(
             for n in (1, 0)
         ],
     }
+
+
+async def test_posts_differing_only_in_letter_case_are_two_tasks_with_two_histories(
+    client: AsyncClient, sessions: Sessions, redis: Redis, keys: RedisKeys
+) -> None:
+    upper = await create_task(client, POST, "CxYQJO8xuC6")
+    lower = await create_task(client, POST, "cxyqjo8xuc6")
+    await add_post_points(sessions, upper, post_code="CxYQJO8xuC6", start=START, count=2)
+    await add_post_points(sessions, lower, post_code="cxyqjo8xuc6", start=START, count=1)
+
+    by_upper = (await client.get(f"{VIDEO_HISTORY}/CxYQJO8xuC6")).json()["data"]
+    by_lower = (await client.get(f"{VIDEO_HISTORY}/cxyqjo8xuc6")).json()["data"]
+    third = await client.get(f"{VIDEO_HISTORY}/CXYQJO8XUC6")
+
+    assert upper != lower
+    assert (by_upper["post_code"], len(by_upper["history"])) == ("CxYQJO8xuC6", 2)
+    assert (by_lower["post_code"], len(by_lower["history"])) == ("cxyqjo8xuc6", 1)
+    assert_error(third, 404, "task_not_found")
+    # A spelling nobody monitors leaves no cached view behind (nothing would ever delete it).
+    assert await redis.get(keys.post_history("CXYQJO8XUC6")) is None
+    listed = (await client.get(f"{POST.prefix}/tasks")).json()["data"]
+    assert sorted(task["post_code"] for task in listed) == ["CxYQJO8xuC6", "cxyqjo8xuc6"]
 
 
 @pytest.mark.parametrize("path", [f"{USER_HISTORY}/999", f"{USER_HISTORY}/nobody"])

@@ -144,7 +144,7 @@ async def test_a_read_racing_a_collector_write_does_not_cache_what_it_read_befor
 ) -> None:
     task_id = await create_task(client, POST, POST_CODE, "1h")
     await add_post_points(sessions, task_id, post_code=POST_CODE, start=START, count=1)
-    read_rows = HistoryRepository.post_points_json
+    read_rows = HistoryRepository.points_json
 
     async def read_then_collector_writes(
         self: HistoryRepository, *args: Any, **kwargs: Any
@@ -158,9 +158,9 @@ async def test_a_read_racing_a_collector_write_does_not_cache_what_it_read_befor
         await redis.delete(keys.post_history(POST_CODE))
         return rows
 
-    monkeypatch.setattr(HistoryRepository, "post_points_json", read_then_collector_writes)
+    monkeypatch.setattr(HistoryRepository, "points_json", read_then_collector_writes)
     assert await likes(client, f"{VIDEO_HISTORY}/{POST_CODE}") == [500]
-    monkeypatch.setattr(HistoryRepository, "post_points_json", read_rows)
+    monkeypatch.setattr(HistoryRepository, "points_json", read_rows)
 
     assert await redis.get(keys.post_history(POST_CODE)) is None
     assert await likes(client, f"{VIDEO_HISTORY}/{POST_CODE}") == [500, 500]

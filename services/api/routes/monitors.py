@@ -1,0 +1,207 @@
+"""The two monitors, /api/v1/instagram/influencer_monitor/… and …/post_monitor/…: one set of
+routes over two kinds of target."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from services.api import examples
+from services.api.dependencies import TaskServiceDep, history_service
+from services.api.history import MAX_TARGET_LENGTH, HistoryService
+from services.api.history_window import (
+    DEFAULT_HISTORY_LIMIT,
+    HistoryWindow,
+    LimitQuery,
+    SinceQuery,
+    UntilQuery,
+    history_window,
+)
+from services.api.responses import JSON, documented, ok
+from services.api.routes.task_actions import add_task_actions, created_task_links, operation_ids
+from shared.models import Task, TaskType
+from shared.schemas import (
+    CreateInfluencerTask,
+    CreatePostTask,
+    Envelope,
+    InfluencerHistory,
+    InfluencerTaskCreated,
+    InfluencerTaskItem,
+    PostHistory,
+    PostTaskCreated,
+    PostTaskItem,
+)
+
+HistoryRead = Callable[[HistoryService, str, HistoryWindow], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """What sets one kind's routes apart from the other's."""
+
+    task_type: TaskType
+    path: str
+    tag: str
+    target_field: str  # how bodies and answers name the target
+    create_body: type[CreateInfluencerTask] | type[CreatePostTask]
+    created: type[InfluencerTaskCreated] | type[PostTaskCreated]
+    item: type[InfluencerTaskItem] | type[PostTaskItem]
+    history: type[InfluencerHistory] | type[PostHistory]
+    create_summary: str
+    history_route: str
+    history_parameter: str
+    history_parameter_doc: str
+    history_parameter_examples: list[str]
+    history_doc: str
+    read: HistoryRead
+    created_example: Any
+    history_example: Any
+    tasks_example: Any
+
+    def answer(self, model: type[BaseModel], task: Task, **fields: Any) -> Any:
+        """`model` (a created task or a listed one) describing `task`."""
+        return model.model_validate(
+            {
+                "task_id": task.id,
+                self.target_field: task.target,
+                "status": task.status,
+                "interval_seconds": task.interval_seconds,
+                **fields,
+            }
+        )
+
+
+INFLUENCERS = Monitor(
+    task_type=TaskType.INFLUENCER,
+    path="influencer_monitor",
+    tag="influencer monitor",
+    target_field="username",
+    create_body=CreateInfluencerTask,
+    created=InfluencerTaskCreated,
+    item=InfluencerTaskItem,
+    history=InfluencerHistory,
+    create_summary="Monitor a profile",
+    history_route="user_history",
+    history_parameter="user_id",
+    history_parameter_doc="The numeric Instagram user id, or the username",
+    history_parameter_examples=["25025320", "instagram"],
+    history_doc="Each point says whether it was fetched live or is the last good value (fallback).",
+    read=HistoryService.influencer,
+    created_example=examples.INFLUENCER_CREATED,
+    history_example=examples.INFLUENCER_HISTORY,
+    tasks_example=examples.INFLUENCER_TASKS,
+)
+POSTS = Monitor(
+    task_type=TaskType.POST,
+    path="post_monitor",
+    tag="post monitor",
+    target_field="post_code",
+    create_body=CreatePostTask,
+    created=PostTaskCreated,
+    item=PostTaskItem,
+    history=PostHistory,
+    create_summary="Monitor a post, reel or IGTV video",
+    history_route="video_history",
+    history_parameter="post_code",
+    history_parameter_doc="The post's shortcode, as in instagram.com/p/<code>/ (case-sensitive)",
+    history_parameter_examples=["CxYQJO8xuC6"],
+    history_doc="`play_count` is null for posts that are not videos.",
+    read=HistoryService.post,
+    created_example=examples.POST_CREATED,
+    history_example=examples.POST_HISTORY,
+    tasks_example=examples.POST_TASKS,
+)
+
+
+def monitor_router(monitor: Monitor) -> APIRouter:
+    """The routes of one kind of target."""
+    kind = monitor.task_type
+    router = APIRouter(
+        prefix=f"/api/v1/instagram/{monitor.path}",
+        tags=[monitor.tag],
+        generate_unique_id_function=operation_ids(kind),
+    )
+    # Built here, each for its own kind: FastAPI reads the body's model and the answers' models
+    # from these annotations.
+    create_body = monitor.create_body
+    created_envelope = Envelope[monitor.created]  # type: ignore[name-defined]
+    items_envelope = Envelope[list[monitor.item]]  # type: ignore[name-defined]
+    target_path = Annotated[
+        str,
+        Path(
+            alias=monitor.history_parameter,
+            max_length=MAX_TARGET_LENGTH,
+            description=monitor.history_parameter_doc,
+            examples=monitor.history_parameter_examples,
+        ),
+    ]
+
+    @router.post(
+        "/create_monitor_task",
+        status_code=201,
+        response_model=created_envelope,
+        responses=documented(
+            monitor.created_example,
+            400,
+            409,
+            413,
+            422,
+            status_code=201,
+            links=created_task_links(
+                kind,
+                history=monitor.history_route,
+                history_parameter=monitor.history_parameter,
+                target_field=monitor.target_field,
+            ),
+        ),
+        summary=monitor.create_summary,
+    )
+    async def create_monitor_task(body: create_body, tasks: TaskServiceDep) -> Any:  # type: ignore[valid-type]
+        """The first collection happens at once. A stopped task for the target is restarted."""
+        target = getattr(body, monitor.target_field)
+        task = await tasks.create(kind, target, body.interval)  # type: ignore[attr-defined]
+        return ok(monitor.answer(monitor.created, task), 201)
+
+    async def history(
+        target: target_path,
+        request: Request,
+        limit: LimitQuery = DEFAULT_HISTORY_LIMIT,
+        since: SinceQuery = None,
+        until: UntilQuery = None,
+    ) -> Response:
+        window = history_window(limit, since, until)
+        body = await monitor.read(history_service(request), target, window)
+        return Response(body, media_type=JSON)
+
+    history.__doc__ = monitor.history_doc
+    router.add_api_route(
+        f"/{monitor.history_route}/{{{monitor.history_parameter}}}",
+        history,
+        methods=["GET"],
+        name=monitor.history_route,
+        response_model=Envelope[monitor.history],  # type: ignore[name-defined]
+        responses=documented(monitor.history_example, 404, 422),
+        summary=f"A {'profile' if kind is TaskType.INFLUENCER else 'post'}'s history, newest first",
+    )
+
+    @router.get(
+        "/tasks",
+        response_model=items_envelope,
+        responses=documented(monitor.tasks_example),
+        summary=f"Every {kind} task",
+    )
+    async def list_tasks(tasks: TaskServiceDep) -> Any:
+        """Active, paused and stopped, oldest first."""
+        items = [
+            monitor.answer(
+                monitor.item, task, created_at=task.created_at, updated_at=task.updated_at
+            )
+            for task in await tasks.list_all(kind)
+        ]
+        return ok(items)
+
+    add_task_actions(router, kind)
+    return router
