@@ -30,7 +30,7 @@ test: install ## Run the whole test suite against the local MariaDB and Redis
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services tests bench
 
 format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .

@@ -86,7 +86,7 @@ class HistoryRepository:
     ) -> bytes:
         """A task's newest `limit` points within [since, until], newest first (of one time, the
         last stored first), as a JSON array of the API's point objects."""
-        query = _newest_points(kind, since=since is not None, until=until is not None)
+        query = newest_points_query(kind, since=since is not None, until=until is not None)
         parameters: dict[str, Any] = {"task_id": task_id, "limit": limit}
         if since is not None:
             parameters["since"] = _naive_utc(since)
@@ -125,7 +125,7 @@ class HistoryRepository:
 
 
 @functools.cache
-def _newest_points(kind: HistoryKind, *, since: bool, until: bool) -> Select[Any]:
+def newest_points_query(kind: HistoryKind, *, since: bool, until: bool) -> Select[Any]:
     # Built once per shape of window: the API runs it on every read that misses the cache. It
     # walks the primary key (task_id, recorded_at, id) backwards from the window's end.
     history = kind.table

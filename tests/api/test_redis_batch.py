@@ -48,7 +48,7 @@ async def test_concurrent_reads_share_one_round_trip_and_each_gets_its_own_value
 
 
 async def test_one_failing_command_fails_only_its_caller(redis: Redis, keys: RedisKeys) -> None:
-    await redis.hset(f"{keys.prefix}:hash", "field", "1")
+    await redis.hset(f"{keys.prefix}:hash", "field", "1")  # type: ignore[misc]  # redis-py types hset as maybe-sync
     await redis.set(f"{keys.prefix}:text", b"fine")
     batcher = RedisBatcher(redis)
 

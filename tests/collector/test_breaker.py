@@ -167,7 +167,7 @@ async def test_a_process_with_a_new_key_probes_past_the_old_keys_rejection(
     await collector.breaker.record_rejected_credentials("TikHub: HTTP 401: old key")
     # Another deployment's process, still on the old key, wrote its fingerprint; this one's
     # key differs, as after a rotation.
-    await redis.hset(collector.breaker.key, "credential", "fingerprint-of-the-old-key")
+    await redis.hset(collector.breaker.key, "credential", "fingerprint-of-the-old-key")  # type: ignore[misc]  # redis-py types hset as maybe-sync
     task_id = await hourly_task(sessions, "instagram")
 
     assert await collector.collect(task_id, slot_now(), job_try=1) is Outcome.LIVE

@@ -22,7 +22,7 @@ async def test_a_rejected_key_is_reported_but_does_not_fail_liveness(
 ) -> None:
     await redis.set(keys.collector_health_check(worker_name()), "j_complete=3 j_failed=0")
     fingerprint = key_fingerprint(settings.tikhub_api_key.get_secret_value())
-    await redis.hset(
+    await redis.hset(  # type: ignore[misc]  # redis-py types hset as maybe-sync
         keys.tikhub_breaker, mapping={"credential": fingerprint, "reason": "HTTP 402: no balance"}
     )
 
@@ -34,7 +34,7 @@ async def test_a_rejected_key_is_reported_but_does_not_fail_liveness(
 
 
 async def test_reset_breaker_closes_it(settings: Settings, redis: Redis, keys: RedisKeys) -> None:
-    await redis.hset(keys.tikhub_breaker, mapping={"open_until": "9999999999", "reason": "x"})
+    await redis.hset(keys.tikhub_breaker, mapping={"open_until": "9999999999", "reason": "x"})  # type: ignore[misc]  # redis-py types hset as maybe-sync
 
     assert await reset_breaker(settings)
     assert not await reset_breaker(settings)

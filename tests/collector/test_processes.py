@@ -180,7 +180,9 @@ async def run_until_collected(
             stdout=subprocess.PIPE,
         )
         output, _ = await asyncio.wait_for(check.communicate(), DEADLINE_SECONDS)
-        probe = subprocess.CompletedProcess(check.pid, check.returncode or 0, output.decode())
+        probe = subprocess.CompletedProcess(
+            "collector --check", check.returncode or 0, output.decode()
+        )
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGTERM)

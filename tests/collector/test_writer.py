@@ -44,7 +44,7 @@ async def test_a_bad_record_fails_alone_and_the_others_are_committed(sessions: S
     assert results[0] is None
     assert isinstance(results[1], DBAPIError)
     assert results[2] is None
-    assert sorted(row.follower_count for row in await influencer_rows(sessions)) == [100, 300]
+    assert sorted(row.follower_count or 0 for row in await influencer_rows(sessions)) == [100, 300]
     assert (await reload(sessions, first.id)).user_id == 25025320
     for task_id in (first.id, second.id):
         task = await reload(sessions, task_id)

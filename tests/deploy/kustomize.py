@@ -121,7 +121,8 @@ def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
 def pod_containers(document: dict[str, Any]) -> list[dict[str, Any]]:
     """The containers of a workload's pod template (none for other kinds)."""
     template = document.get("spec", {}).get("template", {})
-    return template.get("spec", {}).get("containers", [])
+    containers: list[dict[str, Any]] = template.get("spec", {}).get("containers", [])
+    return containers
 
 
 def base_resource(kind: str, name: str) -> dict[str, Any]:

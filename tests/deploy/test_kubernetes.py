@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from services.collector.worker import worker_options
-from shared.settings import Settings
+from shared.settings import CollectorSettings, Settings
 from tests.deploy import dockerfile
 from tests.deploy.entry_points import ALL_INTERFACES, ROLES, entrypoint_roles
 from tests.deploy.kustomize import (
@@ -45,18 +45,21 @@ CONFIG_MAP = "monitor-config"
 
 def pod_spec(kind: str, name: str) -> dict[str, Any]:
     """The pod template's spec of a base Deployment or Job."""
-    return base_resource(kind, name)["spec"]["template"]["spec"]
+    spec: dict[str, Any] = base_resource(kind, name)["spec"]["template"]["spec"]
+    return spec
 
 
 def container(role: str) -> dict[str, Any]:
     """The one container of a workload."""
     containers = pod_spec(WORKLOADS[role], role)["containers"]
     assert len(containers) == 1
-    return containers[0]
+    only: dict[str, Any] = containers[0]
+    return only
 
 
 def config() -> dict[str, str]:
-    return base_resource("ConfigMap", CONFIG_MAP)["data"]
+    data: dict[str, str] = base_resource("ConfigMap", CONFIG_MAP)["data"]
+    return data
 
 
 def image_user() -> int:
@@ -120,7 +123,7 @@ def test_kubectl_kustomize_renders_what_the_checks_saw(folder: Path) -> None:
             assert document.get(part) == own.get(part), (document["kind"], part)
 
 
-def _fields(variables: dict[str, str]) -> dict[str, str]:
+def _fields(variables: dict[str, str]) -> dict[str, Any]:
     """Environment variables as Settings keyword arguments."""
     return {name.lower(): value for name, value in variables.items()}
 
@@ -128,7 +131,9 @@ def _fields(variables: dict[str, str]) -> dict[str, str]:
 def test_the_config_map_is_a_valid_production_configuration() -> None:
     data = config()
     assert set(data) <= SETTINGS_VARIABLES, set(data) - SETTINGS_VARIABLES
-    settings = Settings(_env_file=None, tikhub_api_key="a-real-looking-key", **_fields(data))
+    settings = CollectorSettings(
+        _env_file=None, tikhub_api_key="a-real-looking-key", **_fields(data)
+    )
     assert settings.environment == "production"
     assert settings.api_host == ALL_INTERFACES
 
@@ -136,26 +141,31 @@ def test_the_config_map_is_a_valid_production_configuration() -> None:
 def test_no_secret_is_committed() -> None:
     for folder in kustomizations():
         assert all(manifest.kind != "Secret" for manifest in resources(folder))
-    (template,) = documents(SECRET_TEMPLATE)
-    values = template["stringData"]
-    assert set(values) <= SETTINGS_VARIABLES
-    # The template's key is a placeholder production refuses to start with.
+    shared, tikhub = documents(SECRET_TEMPLATE)
+    assert set(shared["stringData"]) | set(tikhub["stringData"]) <= SETTINGS_VARIABLES
+    assert set(tikhub["stringData"]) == {"TIKHUB_API_KEY"}
+    # The template's key is a placeholder the collector refuses to start with in production;
+    # the API and the scheduler start without any.
+    production = _fields(config()) | _fields(shared["stringData"])
     with pytest.raises(ValidationError, match="TIKHUB_API_KEY must be set"):
-        Settings(_env_file=None, **_fields(config()), **_fields(values))
+        CollectorSettings(_env_file=None, **production, **_fields(tikhub["stringData"]))
+    assert Settings(_env_file=None, **production).tikhub_api_key.get_secret_value() == ""
 
 
-def test_the_documented_secret_command_creates_the_secret_the_pods_read() -> None:
-    (template,) = documents(SECRET_TEMPLATE)
+def test_the_documented_secret_commands_create_the_secrets_the_pods_read() -> None:
+    shared, tikhub = documents(SECRET_TEMPLATE)
     text = SECRET_TEMPLATE.read_text()
-    command = re.search(r"create secret generic (\S+)(.*?)\n#\n", text, re.DOTALL)
-    assert command
-    assert command.group(1) == template["metadata"]["name"]
-    literals = re.findall(r"--from-literal=(\w+)=", command.group(2))
-    assert set(literals) == set(template["stringData"])
+    commands = re.findall(r"create secret generic (\S+)(.*?)\n#\n", text, re.DOTALL)
+    for template, (name, arguments) in zip((shared, tikhub), commands, strict=True):
+        assert name == template["metadata"]["name"]
+        literals = re.findall(r"--from-literal=(\w+)=", arguments)
+        assert set(literals) == set(template["stringData"])
     for role in WORKLOADS:
         references = container(role)["envFrom"]
-        assert {"secretRef": {"name": template["metadata"]["name"]}} in references, role
+        assert {"secretRef": {"name": shared["metadata"]["name"]}} in references, role
         assert {"configMapRef": {"name": CONFIG_MAP}} in references, role
+        reads_tikhub = {"secretRef": {"name": tikhub["metadata"]["name"]}} in references
+        assert reads_tikhub == (role == "collector"), role
 
 
 def test_every_process_but_the_sandbox_runs_in_the_cluster() -> None:
