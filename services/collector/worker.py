@@ -9,6 +9,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from services.collector.metrics import CollectorMetrics
 from services.collector.rate_limiter import RateLimiter
 from services.collector.tikhub import TikHubClient
 from services.collector.writer import SlotWriter
+from shared.backoff import Backoff
 from shared.db import create_engine, create_session_factory, wait_for_schema
 from shared.jobs import COLLECT_FUNCTION
 from shared.redis_keys import RedisKeys
@@ -41,6 +43,9 @@ log = structlog.get_logger()
 MAX_TRIES = 10_000
 # Time kept back from the job timeout to write the outcome after the last TikHub attempt.
 FINISH_MARGIN_SECONDS = 15.0
+# Waits between attempts to reach Redis while it is down: short enough that collecting resumes
+# within seconds of its return.
+REDIS_BACKOFF = Backoff(base=0.5, cap=5.0)
 
 
 def worker_name() -> str:
@@ -168,7 +173,9 @@ def worker_options(settings: Settings, registry: CollectorRegistry = REGISTRY) -
     keys = RedisKeys(settings.redis_prefix)
     return {
         "queue_name": keys.collector_queue,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        # No retries inside arq's connect: CollectorWorker waits for Redis itself, with back-off
+        # and one log line per outage.
+        "redis_settings": replace(RedisSettings.from_dsn(settings.redis_url), conn_retries=0),
         "max_jobs": settings.collector_max_jobs,
         "poll_delay": settings.collector_poll_delay_seconds,
         "job_timeout": settings.collector_job_timeout_seconds,
