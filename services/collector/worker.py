@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.collector.breaker import CircuitBreaker
 from services.collector.collect import Collector, Deferred
 from services.collector.connections import TikHubConnections
+from services.collector.job_lease import job_lease
 from services.collector.metrics import CollectorMetrics
 from services.collector.rate_limiter import RateLimiter
 from services.collector.tikhub import TikHubClient
@@ -56,8 +57,12 @@ def worker_name() -> str:
 async def collect(ctx: dict[str, Any], task_id: str, scheduled_for: datetime) -> str:
     """The `collect` job: one slot of one task (see Collector.collect)."""
     collector: Collector = ctx["collector"]
+    settings: Settings = ctx["settings"]
     try:
-        return await collector.collect(task_id, scheduled_for, job_try=ctx["job_try"])
+        async with job_lease(
+            ctx["redis"], ctx["job_id"], seconds=settings.collector_job_lease_seconds
+        ):
+            return await collector.collect(task_id, scheduled_for, job_try=ctx["job_try"])
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from None
 

@@ -24,6 +24,9 @@ class StandInTikHub(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), ProfileHandler)
         self.arrivals: list[float] = []
         self.lock = threading.Lock()
+        # Cleared, calls hang until it is set again: a collection the test catches in flight.
+        self.answering = threading.Event()
+        self.answering.set()
 
 
 class ProfileHandler(BaseHTTPRequestHandler):
@@ -33,6 +36,7 @@ class ProfileHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         with self.server.lock:
             self.server.arrivals.append(time.monotonic())
+        self.server.answering.wait()
         username = parse_qs(urlsplit(self.path).query)["username"][0]
         body = json.dumps(success(flat_profile(username=username))).encode()
         self.send_response(200)
