@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     collector_max_jobs: int = Field(default=100, ge=1)
     collector_poll_delay_seconds: float = Field(default=0.1, gt=0)
     collector_job_timeout_seconds: int = Field(default=300, ge=1)
+    collector_job_lease_seconds: int = Field(default=30, ge=2)
     collector_keep_result_seconds: int = Field(default=60, ge=0)
     collector_health_check_interval_seconds: int = Field(default=30, ge=1)
     collector_metrics_port: int = Field(default=9102, ge=0, le=65535)

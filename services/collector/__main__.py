@@ -7,11 +7,16 @@ import sys
 
 import structlog
 import uvloop
-from arq.worker import run_worker
 
+from services.collector.arq_worker import create_collector_worker
 from services.collector.health import check, reset_breaker
 from services.collector.metrics import serve_metrics
-from services.collector.worker import WorkerSettings, worker_name, worker_options
+from services.collector.worker import (
+    REDIS_BACKOFF,
+    WorkerSettings,
+    worker_name,
+    worker_options,
+)
 from shared.logs import configure_logging, settings_secrets
 from shared.settings import CollectorSettings
 
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     # arq's Worker takes the current event loop when it is built; make that uvloop's.
     asyncio.set_event_loop(uvloop.new_event_loop())
-    run_worker(WorkerSettings, **worker_options(settings))
+    create_collector_worker(WorkerSettings, backoff=REDIS_BACKOFF, **worker_options(settings)).run()
     log.info("collector.stopped")
     return 0
 

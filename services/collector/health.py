@@ -29,7 +29,12 @@ async def check(settings: Settings) -> bool:
             now=time.time(),
         )
     except RedisError as error:
-        print(f"collector health unreadable: {error!r}", flush=True)
+        # The worker itself waits for Redis and resumes; restarting it would not help.
+        print(
+            f"collector health unreadable, Redis unreachable: {error!r}; "
+            "the collector reconnects by itself",
+            flush=True,
+        )
         return False
     finally:
         await redis.aclose()

@@ -51,6 +51,11 @@ class CollectorMetrics:
             buckets=WAIT_BUCKETS,
             registry=registry,
         )
+        self.rate_limit_rebookings = Counter(
+            "collector_rate_limit_rebookings_total",
+            "Tokens given up because the event loop woke the call too late to send it.",
+            registry=registry,
+        )
         self.breaker_state = Gauge(
             "collector_tikhub_breaker_state",
             "TikHub circuit breaker as this process last saw it: "

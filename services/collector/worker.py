@@ -9,6 +9,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +25,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.collector.breaker import CircuitBreaker
 from services.collector.collect import Collector, Deferred
 from services.collector.connections import TikHubConnections
+from services.collector.job_lease import job_lease
 from services.collector.metrics import CollectorMetrics
 from services.collector.rate_limiter import RateLimiter
 from services.collector.tikhub import TikHubClient
 from services.collector.writer import SlotWriter
+from shared.backoff import Backoff
 from shared.db import create_engine, create_session_factory, wait_for_schema
 from shared.jobs import COLLECT_FUNCTION
 from shared.redis_keys import RedisKeys
@@ -41,6 +44,9 @@ log = structlog.get_logger()
 MAX_TRIES = 10_000
 # Time kept back from the job timeout to write the outcome after the last TikHub attempt.
 FINISH_MARGIN_SECONDS = 15.0
+# Waits between attempts to reach Redis while it is down: short enough that collecting resumes
+# within seconds of its return.
+REDIS_BACKOFF = Backoff(base=0.5, cap=5.0)
 
 
 def worker_name() -> str:
@@ -51,8 +57,12 @@ def worker_name() -> str:
 async def collect(ctx: dict[str, Any], task_id: str, scheduled_for: datetime) -> str:
     """The `collect` job: one slot of one task (see Collector.collect)."""
     collector: Collector = ctx["collector"]
+    settings: Settings = ctx["settings"]
     try:
-        return await collector.collect(task_id, scheduled_for, job_try=ctx["job_try"])
+        async with job_lease(
+            ctx["redis"], ctx["job_id"], seconds=settings.collector_job_lease_seconds
+        ):
+            return await collector.collect(task_id, scheduled_for, job_try=ctx["job_try"])
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from None
 
@@ -167,7 +177,9 @@ def worker_options(settings: Settings, registry: CollectorRegistry = REGISTRY) -
     keys = RedisKeys(settings.redis_prefix)
     return {
         "queue_name": keys.collector_queue,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        # No retries inside arq's connect: CollectorWorker waits for Redis itself, with back-off
+        # and one log line per outage.
+        "redis_settings": replace(RedisSettings.from_dsn(settings.redis_url), conn_retries=0),
         "max_jobs": settings.collector_max_jobs,
         "poll_delay": settings.collector_poll_delay_seconds,
         "job_timeout": settings.collector_job_timeout_seconds,

@@ -12,8 +12,9 @@ from services.scheduler.collector_queue import CollectorQueue
 from services.scheduler.connections import open_database, open_redis
 from services.scheduler.dispatcher import Dispatcher
 from services.scheduler.health import check, heartbeat_for
-from services.scheduler.loop import Backoff, SchedulerLoop
+from services.scheduler.loop import SchedulerLoop
 from services.scheduler.metrics import SchedulerMetrics, serve_metrics
+from shared.backoff import Backoff
 from shared.db import create_session_factory
 from shared.logs import configure_logging, settings_secrets
 from shared.redis_keys import RedisKeys

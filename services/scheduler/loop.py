@@ -2,9 +2,7 @@
 
 import asyncio
 import contextlib
-import random
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -15,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from services.scheduler.dispatcher import BatchResult
 from services.scheduler.health import Heartbeat
 from services.scheduler.metrics import SchedulerMetrics
+from shared.backoff import Backoff
 from shared.models import utcnow
 
 log = structlog.get_logger()
@@ -29,20 +28,6 @@ class BatchDispatcher(Protocol):
     batch_size: int
 
     async def dispatch_batch(self, *, now: datetime) -> BatchResult: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Waits after consecutive failures: doubling from `base` up to `cap`, with jitter."""
-
-    base: float = 0.5
-    cap: float = 10.0
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after the `failures`-th failure in a row."""
-        ceiling = min(self.cap, self.base * 2 ** min(failures - 1, 30))
-        # Jitter spreads the replicas' retries so they do not all hit a recovering server at once.
-        return random.uniform(ceiling / 2, ceiling)
 
 
 class SchedulerLoop:

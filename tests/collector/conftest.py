@@ -1,5 +1,6 @@
 """Fixtures of the collector tests: a Collector on the real MariaDB/Redis and a respx TikHub."""
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -12,6 +13,7 @@ from services.collector.connections import TikHubConnections
 from services.collector.metrics import CollectorMetrics
 from services.collector.worker import build_collector
 from shared.settings import Settings
+from tests.collector.processes import StandInTikHub
 from tests.collector.support import BASE_URL, Sessions
 
 
@@ -92,3 +94,14 @@ async def collector(
         clock=clock,
     )
     await http.aclose()
+
+
+@pytest.fixture
+def stand_in() -> Iterator[StandInTikHub]:
+    """A stand-in TikHub on a free port, for collector processes."""
+    server = StandInTikHub()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

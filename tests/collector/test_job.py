@@ -170,13 +170,24 @@ async def test_a_slot_deferred_past_its_deadline_ends_as_a_fallback_row(
 
 
 async def test_the_job_function_turns_a_deferral_into_an_arq_retry(
-    collector: Collector, sessions: Sessions, redis: Redis, keys: RedisKeys
+    collector: Collector,
+    collector_settings: Settings,
+    sessions: Sessions,
+    redis: Redis,
+    keys: RedisKeys,
 ) -> None:
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram", interval_seconds=3600)
     await book_rate_budget(redis, keys, seconds=60)
 
+    ctx = {
+        "collector": collector,
+        "settings": collector_settings,
+        "redis": redis,
+        "job_id": "collect:deferred",
+        "job_try": 1,
+    }
     with pytest.raises(Retry):
-        await collect({"collector": collector, "job_try": 1}, task.id, slot_now())
+        await collect(ctx, task.id, slot_now())
 
 
 # arq 0.28's Worker.close() calls redis-py's deprecated close().

@@ -1,20 +1,12 @@
 """Two real `python -m services.collector` processes sharing one Redis and one TikHub budget."""
 
 import asyncio
-import json
-import os
 import signal
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
@@ -22,87 +14,17 @@ from shared.jobs import COLLECT_FUNCTION, collect_job_id
 from shared.models import Source, TaskType
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
+from tests.collector.processes import DEADLINE_SECONDS, StandInTikHub, collector_env, wait_for
 from tests.collector.support import (
     Sessions,
-    flat_profile,
     influencer_rows,
     make_task,
     slot_now,
-    success,
 )
 
 RATE_PER_SECOND = 20
 TASKS = 40
 WORKERS = 2
-DEADLINE_SECONDS = 60
-
-
-class StandInTikHub(ThreadingHTTPServer):
-    """A local TikHub that answers every profile call and notes when each arrived."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), ProfileHandler)
-        self.arrivals: list[float] = []
-        self.lock = threading.Lock()
-
-
-class ProfileHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: StandInTikHub
-
-    def do_GET(self) -> None:
-        with self.server.lock:
-            self.server.arrivals.append(time.monotonic())
-        username = parse_qs(urlsplit(self.path).query)["username"][0]
-        body = json.dumps(success(flat_profile(username=username))).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the test reads the arrivals, not an access log."""
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandInTikHub]:
-    server = StandInTikHub()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def collector_env(settings: Settings, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "REDIS_PREFIX": settings.redis_prefix,
-        "TIKHUB_BASE_URL": f"http://127.0.0.1:{port}",
-        "TIKHUB_API_KEY": settings.tikhub_api_key.get_secret_value(),
-        "TIKHUB_RATE_LIMIT_PER_SECOND": str(RATE_PER_SECOND),
-        # Short enough that many jobs are deferred and picked up again, by either process.
-        "COLLECTOR_RATE_LIMIT_MAX_WAIT_SECONDS": "0.5",
-        # Neither process can take every job for itself.
-        "COLLECTOR_MAX_JOBS": "10",
-        "COLLECTOR_POLL_DELAY_SECONDS": "0.05",
-        "COLLECTOR_HEALTH_CHECK_INTERVAL_SECONDS": "1",
-        "COLLECTOR_METRICS_PORT": "0",
-        "LOG_FORMAT": "json",
-    }
-
-
-async def wait_for(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def test_two_processes_together_stay_within_the_rate_limit(
@@ -113,7 +35,7 @@ async def test_two_processes_together_stay_within_the_rate_limit(
     stand_in: StandInTikHub,
     tmp_path: Path,
 ) -> None:
-    env = collector_env(settings, stand_in.server_address[1])
+    env = collector_env(settings, stand_in.server_address[1], rate_per_second=RATE_PER_SECOND)
     logs = [tmp_path / f"collector-{n}.log" for n in range(WORKERS)]
     with ExitStack() as files:
         workers = [

@@ -1,6 +1,7 @@
 """The shared rate limiter, on the real Redis."""
 
 import asyncio
+import time
 
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -26,3 +27,31 @@ async def test_calls_are_booked_a_spacing_apart_and_refused_beyond_the_longest_w
     assert len(refusals) == 2
     assert all(0.12 <= refusal.retry_in <= 0.15 + 0.12 for refusal in refusals)
     assert metrics.registry.get_sample_value("collector_rate_limit_wait_seconds_count") == 3
+
+
+async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_stalled_loop(
+    redis: Redis, keys: RedisKeys
+) -> None:
+    rate = 10
+    metrics = CollectorMetrics(CollectorRegistry())
+    limiter = RateLimiter(
+        redis, keys.tikhub_rate_limiter, rate_per_second=rate, max_wait_seconds=5, metrics=metrics
+    )
+    sent: list[float] = []
+
+    async def call() -> None:
+        await limiter.acquire()
+        sent.append(time.monotonic())
+
+    async def stall() -> None:
+        await asyncio.sleep(0.55)
+        # Blocks the whole event loop, as a long synchronous step would: the calls booked
+        # meanwhile all wake together when it ends.
+        time.sleep(0.35)  # noqa: ASYNC251
+
+    await asyncio.gather(stall(), *(call() for _ in range(25)))
+
+    assert len(sent) == 25
+    busiest = max(sum(start <= t < start + 1 for t in sent) for start in sent)
+    assert busiest <= rate
+    assert metrics.registry.get_sample_value("collector_rate_limit_rebookings_total") > 0

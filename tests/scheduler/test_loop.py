@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from services.scheduler.connections import open_database, open_redis
 from services.scheduler.dispatcher import BatchResult, Dispatcher
 from services.scheduler.health import Heartbeat
-from services.scheduler.loop import Backoff, BatchDispatcher, SchedulerLoop
+from services.scheduler.loop import BatchDispatcher, SchedulerLoop
 from services.scheduler.metrics import SchedulerMetrics
+from shared.backoff import Backoff
 from shared.db import create_session_factory
 from shared.jobs import collect_job_id
 from shared.models import Task, utcnow
