@@ -1,14 +1,21 @@
 """History reads: the default view through the Redis cache, any other view from MySQL."""
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
+from fastapi import Path
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.errors import InvalidInput, NotFound
 from services.api.history_cache import HistoryCache
 from services.api.history_window import HistoryWindow
-from shared.instagram import InvalidInstagramInput, parse_shortcode, parse_username
+from shared.instagram import (
+    SHORTCODE_SCHEMA_PATTERN,
+    USERNAME_TEXT,
+    InvalidInstagramInput,
+    parse_shortcode,
+    parse_username,
+)
 from shared.models import Task, TaskType
 from shared.redis_keys import RedisKeys
 from shared.repositories.history import HistoryRepository
@@ -19,6 +26,28 @@ MAX_INSTAGRAM_ID = 2**64 - 1
 # The longest user id, username or post code a history path takes (with leading zeros, an id
 # may be longer than its 20 digits).
 MAX_TARGET_LENGTH = 64
+# An id (leading zeros allowed) below 10**19, so always within MAX_INSTAGRAM_ID, or a username.
+USER_SCHEMA_PATTERN = f"^(?:0*[1-9][0-9]{{0,18}}|{USERNAME_TEXT})$"
+
+# The patterns are published, not enforced: the parsers' messages say more than a mismatch.
+UserPath = Annotated[
+    str,
+    Path(
+        max_length=MAX_TARGET_LENGTH,
+        description="The numeric Instagram user id, or the username",
+        examples=["25025320", "instagram"],
+        json_schema_extra={"pattern": USER_SCHEMA_PATTERN},
+    ),
+]
+PostCodePath = Annotated[
+    str,
+    Path(
+        max_length=MAX_TARGET_LENGTH,
+        description="The post's shortcode, as in instagram.com/p/<code>/ (case matters)",
+        examples=["CxYQJO8xuC6"],
+        json_schema_extra={"pattern": SHORTCODE_SCHEMA_PATTERN},
+    ),
+]
 
 
 class HistoryService:

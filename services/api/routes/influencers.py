@@ -1,13 +1,11 @@
 """The influencer monitor: /api/v1/instagram/influencer_monitor/…"""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from services.api import examples
 from services.api.dependencies import TaskServiceDep, history_service
-from services.api.history import MAX_TARGET_LENGTH
+from services.api.history import UserPath
 from services.api.history_window import (
     DEFAULT_HISTORY_LIMIT,
     LimitQuery,
@@ -74,14 +72,7 @@ async def create_monitor_task(
     summary="A profile's history, newest first",
 )
 async def user_history(
-    user_id: Annotated[
-        str,
-        Path(
-            max_length=MAX_TARGET_LENGTH,
-            description="The numeric Instagram user id, or the username",
-            examples=["25025320", "instagram"],
-        ),
-    ],
+    user_id: UserPath,
     request: Request,
     limit: LimitQuery = DEFAULT_HISTORY_LIMIT,
     since: SinceQuery = None,

@@ -1,13 +1,11 @@
 """The post monitor: /api/v1/instagram/post_monitor/…"""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from services.api import examples
 from services.api.dependencies import TaskServiceDep, history_service
-from services.api.history import MAX_TARGET_LENGTH
+from services.api.history import PostCodePath
 from services.api.history_window import (
     DEFAULT_HISTORY_LIMIT,
     LimitQuery,
@@ -68,14 +66,7 @@ async def create_monitor_task(
     summary="A post's history, newest first",
 )
 async def video_history(
-    post_code: Annotated[
-        str,
-        Path(
-            max_length=MAX_TARGET_LENGTH,
-            description="The post's shortcode, as in instagram.com/p/<code>/",
-            examples=["CxYQJO8xuC6"],
-        ),
-    ],
+    post_code: PostCodePath,
     request: Request,
     limit: LimitQuery = DEFAULT_HISTORY_LIMIT,
     since: SinceQuery = None,
