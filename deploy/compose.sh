@@ -1,13 +1,29 @@
 #!/bin/sh
-# docker compose for this repository: deploy/compose.yaml with the repository's .env, and the
-# sandbox profile enabled when no TikHub key is configured. Usage: deploy/compose.sh <command...>
+# docker compose for this repository: deploy/compose.yaml with the repository's .env (or
+# .env.example), and the sandbox profile enabled when no TikHub key is configured. Usage: deploy/compose.sh <command...>
 set -eu
 root="$(cd "$(dirname "$0")/.." && pwd)"
-env_file="$root/.env"
 
+if ! command -v docker >/dev/null 2>&1; then
+  echo "docker is not installed: this needs Docker Engine with the Compose v2 plugin" \
+    "(https://docs.docker.com/compose/install/). Without Docker, 'make run' runs the product" \
+    "on this machine." >&2
+  exit 1
+fi
+if ! docker compose version >/dev/null 2>&1; then
+  echo "docker is installed but 'docker compose' is not: install the Compose v2 plugin" \
+    "(Debian/Ubuntu: the docker-compose-plugin package;" \
+    "https://docs.docker.com/compose/install/linux/)." >&2
+  exit 1
+fi
+
+# .env is left to the user: the processes `make run` starts read it too, so writing one here
+# would change them. Without it, .env.example's values are the deployment's.
+env_file="$root/.env"
 if [ ! -f "$env_file" ]; then
-  cp "$root/.env.example" "$env_file"
-  echo "created .env from .env.example: review it before deploying anywhere but this machine" >&2
+  env_file="$root/.env.example"
+  [ "${1:-}" = up ] &&
+    echo "no .env: using .env.example (copy it to .env to change a setting)" >&2
 fi
 
 # The value of variable $1: the shell's ($2) wins over .env's, as in compose's interpolation.

@@ -64,8 +64,8 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def ensure_database(database_url: str) -> None:
-    """Create the database named in the URL when the server does not have it yet."""
+async def ensure_database(database_url: str) -> bool:
+    """Create the database named in the URL when the server does not have it yet; say if it did."""
     url = make_url(database_url)
     name = url.database
     if not name:
@@ -74,8 +74,10 @@ async def ensure_database(database_url: str) -> None:
     try:
         async with server.begin() as conn:
             quoted = name.replace("`", "``")
-            await conn.execute(
+            result = await conn.execute(
                 text(f"CREATE DATABASE IF NOT EXISTS `{quoted}` CHARACTER SET utf8mb4")
             )
     finally:
         await server.dispose()
+    # MySQL and MariaDB count one row for a database created, none for one that existed.
+    return result.rowcount == 1

@@ -1,14 +1,23 @@
 """Bring the database schema up to date: `python -m shared.migrate [revision]`."""
 
+import asyncio
 import functools
+import logging
 import sys
 from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy import make_url
 
 from shared.settings import Settings
+
+
+def _not_a_mariadb_naming_note(record: logging.LogRecord) -> bool:
+    # MariaDB ignores the name Alembic gives its version table's primary key and says so as a
+    # note, which asyncmy logs as a warning; nothing is wrong.
+    return "ignored for PRIMARY key" not in record.getMessage()
 
 
 def alembic_config(database_url: str) -> Config:
@@ -27,6 +36,7 @@ def head_revision() -> str | None:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Create the database if needed and migrate it to `revision`."""
+    logging.getLogger("asyncmy").addFilter(_not_a_mariadb_naming_note)
     command.upgrade(alembic_config(database_url), revision)
 
 
@@ -35,6 +45,18 @@ def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
+def main(database_url: str, revision: str) -> str:
+    """Create and migrate the database; the sentence that says which one, and what was done."""
+    # Imported here: shared.db asks this module for the head revision when it checks a schema.
+    from shared.db import ensure_database
+
+    url = make_url(database_url)
+    where = f"database {url.database} on {url.host}:{url.port or 3306} as {url.username}"
+    created = asyncio.run(ensure_database(database_url))
+    upgrade(database_url, revision)
+    target = head_revision() if revision == "head" else revision
+    return f"{where}: {'created and ' if created else ''}migrated to revision {target}"
+
+
 if __name__ == "__main__":
-    upgrade(Settings().database_url, sys.argv[1] if len(sys.argv) > 1 else "head")
-    print("database schema is up to date", flush=True)
+    print(main(Settings().database_url, sys.argv[1] if len(sys.argv) > 1 else "head"), flush=True)

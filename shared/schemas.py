@@ -6,12 +6,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.instagram import parse_post_url, parse_username
+from shared.instagram import USERNAME_SCHEMA_PATTERN, parse_post_url, parse_username
 from shared.intervals import Interval
 from shared.models import Source, TaskStatus
 
 MAX_TASK_IDS = 1000
-USERNAME_INPUT_PATTERN = r"^\s*@?[A-Za-z0-9._]{1,30}\s*$"
 
 PayloadT = TypeVar("PayloadT")
 
@@ -31,15 +30,17 @@ class Envelope(BaseModel, Generic[PayloadT]):
 
 
 class ErrorBody(BaseModel):
-    code: str = Field(examples=["not_found"])
-    message: str = Field(examples=["No influencer task has id 5b0c…"])
+    code: str = Field(examples=["task_not_found"])
+    message: str = Field(
+        examples=["No influencer task has id 5b0c6a4e-8f43-4a57-9d2e-2f1d0b8e6c11."]
+    )
     details: Any = None
 
 
 class ErrorEnvelope(BaseModel):
     """Every error response: `status_code` equals the HTTP status."""
 
-    status_code: int
+    status_code: int = Field(examples=[404])
     success: bool = False
     error: ErrorBody
 
@@ -55,7 +56,7 @@ class CreateInfluencerTask(Request):
         description="Instagram username, with or without '@'",
         # Documents exactly what the validator accepts (its messages are clearer than a
         # pattern mismatch, so the pattern is not enforced by pydantic itself).
-        json_schema_extra={"pattern": USERNAME_INPUT_PATTERN},
+        json_schema_extra={"pattern": USERNAME_SCHEMA_PATTERN},
     )
     interval: Interval
 

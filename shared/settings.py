@@ -41,6 +41,8 @@ class Settings(BaseSettings):
 
     scheduler_tick_seconds: float = Field(default=1.0, gt=0)
     scheduler_batch_size: int = Field(default=1000, ge=1, le=10000)
+    # Local by default, like the API; a container sets 0.0.0.0 so a scraper can reach it.
+    scheduler_metrics_host: str = "127.0.0.1"
     scheduler_metrics_port: int = Field(default=9101, ge=0, le=65535)
     scheduler_heartbeat_ttl_seconds: int = Field(default=30, ge=2)
 
@@ -50,6 +52,7 @@ class Settings(BaseSettings):
     collector_job_lease_seconds: int = Field(default=30, ge=2)
     collector_keep_result_seconds: int = Field(default=60, ge=0)
     collector_health_check_interval_seconds: int = Field(default=30, ge=1)
+    collector_metrics_host: str = "127.0.0.1"
     collector_metrics_port: int = Field(default=9102, ge=0, le=65535)
     collector_rate_limit_max_wait_seconds: float = Field(default=2.0, gt=0)
     collector_breaker_failure_threshold: int = Field(default=5, ge=1)

@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.sandbox.settings import SandboxSettings
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_KEY_FILE = ROOT / ".dev-api-key"
-SANDBOX_PORT = 9100
 STOP_GRACE_SECONDS = 15
 COLOURS = {"api": 32, "scheduler": 33, "collector": 36, "sandbox": 35}
 
@@ -35,12 +35,13 @@ class Service:
         return f"\033[{COLOURS[self.name]}m{text}\033[0m" if sys.stdout.isatty() else text
 
 
-def plan(settings: Settings) -> list[Service]:
+def plan(settings: Settings, sandbox: SandboxSettings) -> list[Service]:
     """The processes to run; the sandbox stands in for TikHub when no key is configured."""
     services = [Service("api"), Service("scheduler"), Service("collector")]
     if not settings.tikhub_api_key.get_secret_value():
-        sandbox_url = f"http://127.0.0.1:{SANDBOX_PORT}"
-        services.insert(0, Service("sandbox", {"SANDBOX_PORT": str(SANDBOX_PORT)}))
+        # The sandbox reads SANDBOX_PORT itself; the collector is pointed at the same port.
+        sandbox_url = f"http://127.0.0.1:{sandbox.port}"
+        services.insert(0, Service("sandbox"))
         # The sandbox accepts any non-empty key; this one never leaves the machine.
         services[-1].env.update({"TIKHUB_BASE_URL": sandbox_url, "TIKHUB_API_KEY": "sandbox"})
     return services
@@ -136,11 +137,12 @@ async def supervise(services: list[Service], ready_message: str) -> int:
 
 def main() -> int:
     settings = Settings()
-    services = plan(settings)
+    services = plan(settings, SandboxSettings())
     key = development_api_key(settings)
     base = f"http://{settings.api_host}:{settings.api_port}"
     auth = f" -H 'X-API-Key: {key}'" if key else ""
-    source = "the TikHub sandbox" if services[0].name == "sandbox" else settings.tikhub_base_url
+    tikhub_url = services[-1].env.get("TIKHUB_BASE_URL", settings.tikhub_base_url)
+    source = f"the TikHub sandbox at {tikhub_url}" if services[0].name == "sandbox" else tikhub_url
     lines = [
         "",
         f"Instagram Monitor is starting: API at {base} (docs at {base}/docs), data from {source}.",

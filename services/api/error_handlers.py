@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from services.api.errors import AppError
 from services.api.responses import error_response
+from shared.instagram import too_long
 
 log = structlog.get_logger()
 
@@ -69,12 +70,7 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
     problems = [_problem(raw) for raw in error.errors()]
     unparsable = [problem for problem in problems if problem["type"] == "json_invalid"]
     if unparsable:
-        return error_response(
-            400,
-            "invalid_json",
-            f"The request body is not valid JSON ({unparsable[0]['message']}); "
-            "send a JSON object with Content-Type: application/json.",
-        )
+        return _invalid_json(unparsable[0]["message"])
     if any(problem["field"] == "" for problem in problems) and not _sent_json(request):
         return error_response(
             422,
@@ -108,12 +104,40 @@ def _problem(raw: dict[str, Any]) -> dict[str, Any]:
         message = str(context["error"])
     elif raw.get("type") == "json_invalid" and "error" in context:
         message = str(context["error"])
+    elif raw.get("type") == "string_too_long" and "max_length" in context:
+        message = too_long(context["max_length"], len(str(raw.get("input", ""))))
+    elif raw.get("type") == "too_long" and "actual_length" in context:
+        message = too_long(context["max_length"], context["actual_length"], "items")
     elif raw.get("type") == "missing" and field == "":
         message = "the request body is missing; send a JSON object"
     return {"field": field, "message": message, "type": raw.get("type", "value_error")}
 
 
+def _invalid_json(reason: str) -> Response:
+    return error_response(
+        400,
+        "invalid_json",
+        f"The request body is not valid JSON ({reason}); "
+        "send a JSON object with Content-Type: application/json.",
+    )
+
+
+def _unparsable_reason(cause: BaseException | None) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "it is not UTF-8"
+    if isinstance(cause, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(cause, ValueError):
+        # Python refuses to convert integers of more than 4,300 digits.
+        return "a number in it has too many digits"
+    return "it cannot be parsed"
+
+
 async def _http_error(request: Request, error: HTTPException) -> Response:
+    if error.status_code == 400:
+        # FastAPI's answer when decoding the body fails in a way that is not a JSON syntax
+        # error; nothing else in the API raises a bare 400.
+        return _invalid_json(_unparsable_reason(error.__cause__))
     code = HTTP_ERROR_CODES.get(error.status_code, "http_error")
     message = str(error.detail)
     if error.status_code == 404:

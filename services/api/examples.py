@@ -59,3 +59,104 @@ STOPPED = {"deleted_task_ids": [TASK_ID], "not_found_task_ids": []}
 STATUS = {"status": "active"}
 PAUSED = {"task_id": TASK_ID, "status": "paused"}
 RESUMED = {"task_id": TASK_ID, "status": "active"}
+
+
+def _error(status: int, code: str, message: str, details: object = None) -> dict[str, object]:
+    return {
+        "status_code": status,
+        "success": False,
+        "error": {"code": code, "message": message, "details": details},
+    }
+
+
+# Every error code the task and history routes answer with, by status (each its own example).
+ROUTE_ERRORS: dict[int, dict[str, dict[str, object]]] = {
+    400: {
+        "invalid_json": _error(
+            400,
+            "invalid_json",
+            "The request body is not valid JSON (EOF while parsing an object); "
+            "send a JSON object with Content-Type: application/json.",
+        ),
+    },
+    401: {
+        "missing_api_key": _error(
+            401,
+            "missing_api_key",
+            "Send an API key in the X-API-Key header or as Authorization: Bearer <key>.",
+        ),
+        "invalid_api_key": _error(401, "invalid_api_key", "The API key is unknown or revoked."),
+    },
+    404: {
+        "task_not_found": _error(404, "task_not_found", f"No influencer task has id {TASK_ID}."),
+    },
+    409: {
+        "already_monitored": _error(
+            409,
+            "already_monitored",
+            f"instagram is already monitored by active task {TASK_ID}; "
+            "pause, resume or stop that task instead.",
+            {"task_id": TASK_ID, "status": "active"},
+        ),
+        "task_stopped": _error(
+            409,
+            "task_stopped",
+            f"Task {TASK_ID} is stopped, so it cannot be paused; "
+            "create the monitor task again to restart monitoring.",
+            {"task_id": TASK_ID, "status": "stopped"},
+        ),
+    },
+    413: {
+        "payload_too_large": _error(
+            413,
+            "payload_too_large",
+            "The request body is larger than 262144 bytes; send a smaller one.",
+        ),
+    },
+    422: {
+        "validation_error": _error(
+            422,
+            "validation_error",
+            "Invalid request: username: username cannot contain two '.' in a row.",
+            [
+                {
+                    "field": "username",
+                    "message": "username cannot contain two '.' in a row",
+                    "type": "value_error",
+                }
+            ],
+        ),
+    },
+    429: {
+        "rate_limited": _error(
+            429,
+            "rate_limited",
+            "This API key is over its limit of 20 requests per second (bursts of 40); "
+            "retry in 1 s.",
+        ),
+    },
+    500: {
+        "internal_error": _error(
+            500, "internal_error", "Something went wrong on our side; it is logged."
+        ),
+    },
+    503: {
+        "database_unavailable": _error(
+            503, "database_unavailable", "The database is not answering; retry shortly."
+        ),
+        "redis_unavailable": _error(
+            503, "redis_unavailable", "Redis is not answering; retry shortly."
+        ),
+    },
+}
+READINESS_ERRORS = {
+    **ROUTE_ERRORS,
+    503: {
+        "not_ready": _error(
+            503,
+            "not_ready",
+            "Not ready: Redis not answering.",
+            {"mysql": "ok", "redis": "unavailable"},
+        ),
+    },
+}

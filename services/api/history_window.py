@@ -17,6 +17,7 @@ MAX_HISTORY_LIMIT = 1000
 RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
 )
+UNENCODED_PLUS = re.compile(r" (\d{2}:\d{2})$")
 TIME_EXAMPLE = "2026-11-21T12:00:00Z"
 # DATETIME's range in MySQL and MariaDB: a bound beyond it selects the same rows as the limit.
 EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
@@ -64,6 +65,8 @@ def _parse_time(field: str, text: str | None) -> datetime | None:
     if text is None:
         return None
     problem = f"must be a date and time with Z or an offset, such as {TIME_EXAMPLE}"
+    # A '+' typed into a query string unencoded arrives as a space; no time has a space there.
+    text = UNENCODED_PLUS.sub(r"+\1", text)
     if not RFC3339.fullmatch(text):
         raise InvalidInput.for_field(field, problem)
     try:

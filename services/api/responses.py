@@ -5,6 +5,7 @@ from typing import Any, TypeVar
 
 from starlette.responses import Response
 
+from services.api import examples
 from shared.schemas import Envelope, ErrorBody, ErrorEnvelope
 
 PayloadT = TypeVar("PayloadT")
@@ -20,8 +21,11 @@ ERROR_DESCRIPTIONS = {
     413: "The body is larger than the limit",
     422: "A field, path or query parameter is invalid; the message says which and why",
     429: "The API key is over its rate limit; retry after the time in Retry-After",
+    500: "An unexpected failure on the server; it is logged with the request id",
     503: "MySQL or Redis is not answering; retry shortly",
 }
+# Every task and history route reads MySQL or Redis, and any route can fail unexpectedly.
+SERVER_ERROR_STATUSES = (500, 503)
 
 
 def ok(data: PayloadT, status_code: int = 200) -> Envelope[PayloadT]:
@@ -54,10 +58,23 @@ def error_response(
     )
 
 
-def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses a route can answer with."""
+def error_docs(
+    *statuses: int, codes: Mapping[int, Mapping[str, Any]] = examples.ROUTE_ERRORS
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer with, an example of each code."""
     return {
-        status: {"model": ErrorEnvelope, "description": ERROR_DESCRIPTIONS[status]}
+        status: {
+            "model": ErrorEnvelope,
+            "description": ERROR_DESCRIPTIONS[status],
+            "content": {
+                JSON: {
+                    "examples": {
+                        code: {"summary": code, "value": example}
+                        for code, example in codes[status].items()
+                    }
+                }
+            },
+        }
         for status in statuses
     }
 
@@ -76,4 +93,4 @@ def documented(
     }
     if links:
         success["links"] = links
-    return {status_code: success, **error_docs(*error_statuses)}
+    return {status_code: success, **error_docs(*error_statuses, *SERVER_ERROR_STATUSES)}

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         # httpx logs every request; failures are logged by the collector with more context.
         logging.getLogger("httpx").setLevel(logging.WARNING)
     if settings.collector_metrics_port:
-        serve_metrics(settings.collector_metrics_port)
+        serve_metrics(settings.collector_metrics_host, settings.collector_metrics_port)
     log.info(
         "collector.starting",
         worker=worker_name(),

@@ -34,7 +34,7 @@ async def run(settings: Settings) -> None:
 
     metrics = SchedulerMetrics()
     if settings.scheduler_metrics_port:
-        serve_metrics(settings.scheduler_metrics_port)
+        serve_metrics(settings.scheduler_metrics_host, settings.scheduler_metrics_port)
     engine = open_database(settings)
     redis = open_redis(settings)
     heartbeat = heartbeat_for(settings, redis)

@@ -41,6 +41,6 @@ class SchedulerMetrics:
         )
 
 
-def serve_metrics(port: int, registry: CollectorRegistry = REGISTRY) -> None:
-    """Expose the metrics over HTTP on `port` from a background thread."""
-    start_http_server(port, registry=registry)
+def serve_metrics(host: str, port: int, registry: CollectorRegistry = REGISTRY) -> None:
+    """Expose the metrics over HTTP on `host`:`port` from a background thread."""
+    start_http_server(port, addr=host, registry=registry)

@@ -156,6 +156,14 @@ async def test_invalid_targets_are_refused(client: AsyncClient) -> None:
     assert "user_id" in error["message"]
     error = assert_error(await client.get(f"{VIDEO_HISTORY}/Cx%21YQ"), 422, "validation_error")
     assert "post_code" in error["message"]
+    error = assert_error(await client.get(f"{USER_HISTORY}/nat..geo"), 422, "validation_error")
+    assert "two '.' in a row" in error["message"]
+
+
+async def test_too_long_targets_are_refused_in_one_wording(client: AsyncClient) -> None:
+    for path, limit in ((f"{USER_HISTORY}/{'a' * 31}", 30), (f"{VIDEO_HISTORY}/{'a' * 65}", 64)):
+        error = assert_error(await client.get(path), 422, "validation_error")
+        assert f"must have at most {limit} characters, not {limit + 1}" in error["message"]
 
 
 async def test_limit_since_and_until_select_points(client: AsyncClient, sessions: Sessions) -> None:
@@ -171,6 +179,12 @@ async def test_limit_since_and_until_select_points(client: AsyncClient, sessions
     assert await followers("until=2026-11-01T01:00:00Z") == [1001, 1000]
     # A time with an offset is converted to UTC.
     assert await followers("since=2026-11-01T03:00:00Z&until=2026-11-01T06:00:00%2B01:00") == [
+        1005,
+        1004,
+        1003,
+    ]
+    # The same offset typed unencoded: its '+' arrives as a space.
+    assert await followers("since=2026-11-01T03:00:00Z&until=2026-11-01T06:00:00+01:00") == [
         1005,
         1004,
         1003,

@@ -1,15 +1,18 @@
 """Probes, metrics, request ids, access logs and the OpenAPI document."""
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from services.api.app import create_app
 from shared import migrate
+from shared.instagram import InvalidInstagramInput, parse_shortcode, parse_username
 from shared.settings import Settings
 from tests.api.support import (
     DEAD_DATABASE_URL,
@@ -157,3 +160,101 @@ async def test_the_openapi_document_describes_every_route_with_examples(
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
+
+
+# Every error code the API answers with; each is produced by a test of its own behaviour.
+ERROR_CODES = {
+    "invalid_json",
+    "missing_api_key",
+    "invalid_api_key",
+    "task_not_found",
+    "already_monitored",
+    "task_stopped",
+    "payload_too_large",
+    "validation_error",
+    "rate_limited",
+    "internal_error",
+    "database_unavailable",
+    "redis_unavailable",
+    "not_ready",
+}
+
+
+async def openapi_document(settings: Settings) -> dict[str, Any]:
+    async with running_app(settings.model_copy(update={"api_auth": "required"})) as client:
+        document: dict[str, Any] = (await client.get("/openapi.json")).json()
+    return document
+
+
+async def openapi_operations(settings: Settings) -> dict[tuple[str, str], Any]:
+    document = await openapi_document(settings)
+    return {
+        (method.upper(), path): operation
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+async def test_each_documented_error_has_an_example_of_its_own_status(settings: Settings) -> None:
+    operations = await openapi_operations(settings)
+    for key, operation in operations.items():
+        for status, response in operation["responses"].items():
+            if status.startswith("2"):
+                continue
+            examples = response["content"]["application/json"]["examples"]
+            assert examples, (key, status)
+            for name, example in examples.items():
+                value = example["value"]
+                assert value["status_code"] == int(status), (key, status, name)
+                assert value["success"] is False
+                assert value["error"]["code"] == name
+                assert name in ERROR_CODES, (key, status, name)
+    readiness = operations[("GET", "/readyz")]["responses"]["503"]
+    assert set(readiness["content"]["application/json"]["examples"]) == {"not_ready"}
+
+
+async def test_task_routes_declare_server_errors_and_auth(settings: Settings) -> None:
+    operations = await openapi_operations(settings)
+    api_routes = [key for key in operations if key[1].startswith("/api/v1/instagram/")]
+    assert api_routes
+    for key in api_routes:
+        assert {"401", "429", "500", "503"} <= set(operations[key]["responses"]), key
+
+
+def _parameter(operation: dict[str, Any], name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = next(
+        parameter["schema"] for parameter in operation["parameters"] if parameter["name"] == name
+    )
+    return schema
+
+
+def _accepts(parse: Any, value: str) -> bool:
+    try:
+        parse(value)
+    except InvalidInstagramInput:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["instagram", "@natgeo", " the.rock ", "a_b.c", "x" * 30, "x" * 31, "a..b", ".a", "a.", "a-b"],
+)
+async def test_the_schema_publishes_the_username_rules(settings: Settings, value: str) -> None:
+    document = await openapi_document(settings)
+    create = document["components"]["schemas"]["CreateInfluencerTask"]
+    history = document["paths"][f"{INFLUENCER.prefix}/user_history/{{user_id}}"]["get"]
+    for pattern in (
+        create["properties"]["username"]["pattern"],
+        _parameter(history, "user_id")["pattern"],
+    ):
+        assert bool(re.search(pattern, value)) == _accepts(parse_username, value), pattern
+
+
+@pytest.mark.parametrize("value", ["CxYQJO8xuC6", "B_x-y_Z12", "x" * 64, "x" * 65, "Cx.YQ", ""])
+async def test_the_schema_publishes_the_post_code_rules(settings: Settings, value: str) -> None:
+    operations = await openapi_operations(settings)
+    history = operations[("GET", f"{POST.prefix}/video_history/{{post_code}}")]
+    schema = _parameter(history, "post_code")
+    assert schema["maxLength"] == 64
+    assert bool(re.search(schema["pattern"], value)) == _accepts(parse_shortcode, value)

@@ -42,7 +42,9 @@ async def test_a_body_sent_without_a_json_content_type_is_refused(client: AsyncC
         ({"username": "natgeo", "interval": 3600}, "interval", "'30s', '30m', '1h', '1d' or '7d'"),
         ({"username": 42, "interval": "1h"}, "username", "valid string"),
         ({"username": "nat geo!", "interval": "1h"}, "username", "only letters, digits"),
-        ({"username": "a" * 31, "interval": "1h"}, "username", "at most 30"),
+        ({"username": "a" * 31, "interval": "1h"}, "username", "at most 30 characters, not 31"),
+        ({"username": "a" * 65, "interval": "1h"}, "username", "at most 64 characters, not 65"),
+        ({"username": "nat..geo", "interval": "1h"}, "username", "two '.' in a row"),
         ({"username": "@", "interval": "1h"}, "username", "empty"),
         # The Kelvin sign lower-cases to an ASCII "k", yet is no letter Instagram allows.
         ({"username": "\u212aelvin", "interval": "1h"}, "username", "only letters, digits"),
@@ -59,13 +61,26 @@ async def test_invalid_influencer_bodies_name_the_field(
 
 
 @pytest.mark.parametrize(
+    "post_url",
+    ["CxYQJO8xuC6", "https://m.instagram.com/reel/CxYQJO8xuC6/", "instagr.am/p/CxYQJO8xuC6"],
+)
+async def test_post_links_as_shared_are_monitored_by_their_exact_code(
+    client: AsyncClient, post_url: str
+) -> None:
+    response = await client.post(POST_CREATE, json={"post_url": post_url, "interval": "1h"})
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["post_code"] == "CxYQJO8xuC6"
+
+
+@pytest.mark.parametrize(
     ("post_url", "says"),
     [
         ("https://www.tiktok.com/p/CxYQJO8xuC6/", "must be on instagram.com"),
         ("https://www.instagram.com/natgeo/", "must look like https://www.instagram.com/p/<code>/"),
         ("https://www.instagram.com/p/", "must look like"),
         ("ftp://instagram.com/p/CxYQJO8xuC6/", "http(s) URL"),
-        ("https://www.instagram.com/p/Cx!YQ/", "post code must be"),
+        ("https://www.instagram.com/p/Cx!YQ/", "post code may contain only"),
+        ("https://me@www.instagram.com/p/CxYQJO8xuC6/", "must not contain a user name"),
         ("", "post_url is empty"),
         ("http://[::1", "not a valid URL"),
     ],
@@ -97,7 +112,10 @@ async def test_a_missing_body_is_refused(client: AsyncClient) -> None:
     ("body", "says"),
     [
         ({"task_ids": []}, "at least 1 item"),
-        ({"task_ids": ["00000000-0000-4000-8000-000000000000"] * 1001}, "at most 1000 items"),
+        (
+            {"task_ids": ["00000000-0000-4000-8000-000000000000"] * 1001},
+            "must have at most 1000 items, not 1001",
+        ),
         ({"task_ids": ["not-a-uuid"]}, "valid UUID"),
         ({"task_ids": "00000000-0000-4000-8000-000000000000"}, "valid list"),
         ({}, "Field required"),
@@ -149,3 +167,31 @@ async def test_unknown_routes_and_methods_use_the_envelope(client: AsyncClient) 
     error = assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "POST"
     assert "use POST" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        pytest.param(
+            b'{"username": "\xff\xfe", "interval": "1h"}', "it is not UTF-8", id="not UTF-8"
+        ),
+        pytest.param(
+            b"[" * 100_000 + b"]" * 100_000, "it is nested too deeply", id="deeply nested"
+        ),
+        pytest.param(
+            b'{"username": "natgeo", "interval": 1' + b"0" * 5000 + b"}",
+            "a number in it has too many digits",
+            id="huge number",
+        ),
+    ],
+)
+async def test_bodies_json_cannot_hold_are_a_400(
+    client: AsyncClient, kind: Kind, body: bytes, reason: str
+) -> None:
+    response = await client.post(
+        f"{kind.prefix}/create_monitor_task",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    error = assert_error(response, 400, "invalid_json")
+    assert f"not valid JSON ({reason})" in error["message"]

@@ -99,6 +99,8 @@ def test_processes_listen_on_every_interface_of_their_container(
     api, sandbox = services["api"], services["sandbox"]
     assert api["environment"]["API_HOST"] == ALL_INTERFACES
     assert sandbox["environment"]["SANDBOX_HOST"] == ALL_INTERFACES
+    for worker in ("scheduler", "collector"):
+        assert services[worker]["environment"][f"{worker.upper()}_METRICS_HOST"] == ALL_INTERFACES
     assert api["ports"] == ["${API_PUBLISHED_PORT:-8000}:" + api["environment"]["API_PORT"]]
     assert sandbox["ports"][0].endswith(":" + sandbox["environment"]["SANDBOX_PORT"])
 

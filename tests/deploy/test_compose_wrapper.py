@@ -38,15 +38,59 @@ def run(checkout: Path, *arguments: str, **environment: str) -> subprocess.Compl
     )
 
 
-def test_the_first_run_creates_env_and_uses_the_repository_files(checkout: Path) -> None:
+def test_without_env_the_example_is_used_and_no_env_is_written(checkout: Path) -> None:
     result = run(checkout, "up", "--build", "--detach")
-    assert (checkout / ".env").read_text() == ENV_EXAMPLE.read_text()
-    assert "created .env from .env.example" in result.stderr
+    # `make run` reads .env too: one written here would change what it runs.
+    assert not (checkout / ".env").exists()
+    assert "using .env.example" in result.stderr
     _, command = result.stdout.splitlines()
     assert command == (
-        f"compose --env-file {checkout}/.env --file {checkout}/deploy/compose.yaml "
+        f"compose --env-file {checkout}/.env.example --file {checkout}/deploy/compose.yaml "
         "up --build --detach"
     )
+
+
+def test_an_env_of_the_users_is_used(checkout: Path) -> None:
+    (checkout / ".env").write_text(ENV_EXAMPLE.read_text())
+    result = run(checkout, "up")
+    assert f"--env-file {checkout}/.env " in result.stdout
+    assert "using .env.example" not in result.stderr
+
+
+def fail(checkout: Path, **environment: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(checkout / "deploy" / "compose.sh"), "up"],
+        env=environment,
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_missing_docker_is_named_before_anything_else(checkout: Path) -> None:
+    # Only the tools the script itself needs, and no docker among them.
+    tools = checkout / "tools"
+    tools.mkdir()
+    for tool in ("sh", "dirname", "sed", "tail", "tr"):
+        found = shutil.which(tool)
+        assert found
+        (tools / tool).symlink_to(found)
+    result = fail(checkout, PATH=str(tools))
+    assert result.returncode == 1
+    assert "docker is not installed" in result.stderr
+    assert "make run" in result.stderr
+    assert not (checkout / ".env").exists()
+
+
+def test_docker_without_compose_is_named(checkout: Path) -> None:
+    (checkout / "bin" / "docker").write_text(
+        "#!/bin/sh\necho \"'compose' is not a command\" >&2\nexit 1\n"
+    )
+    result = fail(checkout, PATH=f"{checkout / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    assert result.returncode == 1
+    assert "'docker compose' is not" in result.stderr
+    assert "Compose v2 plugin" in result.stderr
 
 
 def test_no_tikhub_key_starts_the_sandbox(checkout: Path) -> None:

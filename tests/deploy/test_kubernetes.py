@@ -202,6 +202,8 @@ def test_workers_are_probed_with_their_own_check(role: str) -> None:
 
 @pytest.mark.parametrize("role", ["scheduler", "collector"])
 def test_metrics_are_scraped_where_the_workers_serve_them(role: str) -> None:
+    # The settings' default is local to the pod; the scraper comes from outside it.
+    assert config()[f"{role.upper()}_METRICS_HOST"] == ALL_INTERFACES
     port = int(config()[f"{role.upper()}_METRICS_PORT"])
     assert [p["containerPort"] for p in container(role)["ports"]] == [port]
     annotations = base_resource("Deployment", role)["spec"]["template"]["metadata"]["annotations"]
@@ -268,3 +270,26 @@ def test_the_api_stops_serving_before_its_grace_period_ends() -> None:
     pre_stop = container("api")["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
     assert int(pre_stop[1]) < pod_spec("Deployment", "api")["terminationGracePeriodSeconds"]
+
+
+def test_the_example_ingress_exposes_the_api_and_the_dashboard_only() -> None:
+    ingress = next(m for m in build(OVERLAYS / "example") if m["kind"] == "Ingress")
+    paths = {
+        (path["path"], path["pathType"])
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+    # An exact "/" is the dashboard's page; a prefix "/" would expose /metrics and /docs too.
+    assert paths == {("/api", "Prefix"), ("/", "Exact")}
+    secret = ingress["spec"]["tls"][0]["secretName"]
+    source = (OVERLAYS / "example" / "ingress.yaml").read_text()
+    assert f"create secret tls {secret}" in source
+    assert "cert-manager" in source
+
+
+def test_the_base_says_redis_must_persist_its_data() -> None:
+    # Redis holds the collection queue and the scheduler's state; the base runs no Redis, so
+    # it says what the one it is pointed at must do.
+    text = (BASE / "kustomization.yaml").read_text()
+    assert "appendonly yes" in text
+    assert "noeviction" in text

@@ -1,13 +1,15 @@
 """The Alembic migrations build the schema the models describe, and take it down again."""
 
 import asyncio
+import os
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import insert, inspect, make_url, text
 
 from shared import migrate
 from shared.db import create_engine, create_session_factory, wait_for_schema
@@ -134,4 +136,34 @@ async def test_a_worker_waits_for_the_schema_of_its_version() -> None:
         await asyncio.wait_for(waiting, timeout=5)
     finally:
         await engine.dispose()
+        await drop_database(url)
+
+
+async def run_migrate_command(url: str) -> tuple[str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shared.migrate",
+        env={**os.environ, "DATABASE_URL": url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode(), err.decode()
+
+
+async def test_the_migrate_command_says_which_database_it_created_and_migrated() -> None:
+    name = f"im_migrate_{uuid.uuid4().hex[:8]}"
+    url = database_url_named(name)
+    parsed = make_url(url)
+    where = f"database {name} on {parsed.host}:{parsed.port or 3306} as {parsed.username}"
+    try:
+        out, err = await run_migrate_command(url)
+        assert out.strip() == f"{where}: created and migrated to revision {migrate.head_revision()}"
+        # MariaDB's note about the version table's key name is no problem of the user's.
+        assert "ignored for PRIMARY key" not in err
+        out, _ = await run_migrate_command(url)
+        assert out.strip() == f"{where}: migrated to revision {migrate.head_revision()}"
+    finally:
         await drop_database(url)

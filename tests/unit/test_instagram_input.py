@@ -31,8 +31,12 @@ def test_usernames_are_normalised(raw: str, expected: str) -> None:
         ("   ", "empty"),
         ("@", "empty"),
         ("@@instagram", "only letters"),
-        ("x" * 31, "at most 30"),
+        ("x" * 31, "must have at most 30 characters, not 31"),
         ("user name", "only letters"),
+        ("..", "start or end with '.'"),
+        (".hidden", "start or end with '.'"),
+        ("trailing.", "start or end with '.'"),
+        ("two..dots", "two '.' in a row"),
         ("user-name", "'-'"),
         ("héllo", "only letters"),
         ("user!", "'!'"),
@@ -61,6 +65,12 @@ def test_bad_usernames_are_refused_with_a_reason(raw: str, reason: str) -> None:
         ("  https://WWW.Instagram.com/p/CxYQJO8xuC6/  ", "CxYQJO8xuC6"),
         ("www.instagram.com/p/CxYQJO8xuC6/", "CxYQJO8xuC6"),
         ("instagram.com/reel/C1a2B3c4D5e", "C1a2B3c4D5e"),
+        ("https://m.instagram.com/p/CxYQJO8xuC6/", "CxYQJO8xuC6"),
+        ("https://instagr.am/p/CxYQJO8xuC6/", "CxYQJO8xuC6"),
+        ("instagr.am/reel/C1a2B3c4D5e", "C1a2B3c4D5e"),
+        # A bare shortcode, as copied from the end of a link; its case is part of it.
+        ("CxYQJO8xuC6", "CxYQJO8xuC6"),
+        (" B_x-y_Z12 ", "B_x-y_Z12"),
     ],
 )
 def test_post_urls_yield_their_shortcode(url: str, code: str) -> None:
@@ -85,6 +95,10 @@ def test_post_urls_yield_their_shortcode(url: str, code: str) -> None:
         ("https://www.instagram.com/bad user/p/CxYQJO8xuC6/", "username"),
         ("not a url at all", "instagram.com"),
         ("https://[::1/p/x", "valid URL"),
+        ("https://instagram.com@evil.example/p/CxYQJO8xuC6/", "user name or password"),
+        ("https://user:secret@www.instagram.com/p/CxYQJO8xuC6/", "user name or password"),
+        ("https://www.instagram.com/p/" + "x" * 65 + "/", "must have at most 64 characters"),
+        ("https://www.instagram.com/two..dots/p/CxYQJO8xuC6/", "two '.' in a row"),
     ],
 )
 def test_bad_post_urls_are_refused_with_a_reason(url: str, reason: str) -> None:

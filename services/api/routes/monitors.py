@@ -22,6 +22,7 @@ from services.api.history_window import (
 )
 from services.api.responses import JSON, documented, ok
 from services.api.routes.task_actions import add_task_actions, created_task_links, operation_ids
+from shared.instagram import SHORTCODE_SCHEMA_PATTERN, USERNAME_TEXT
 from shared.models import Task, TaskType
 from shared.schemas import (
     CreateInfluencerTask,
@@ -55,6 +56,8 @@ class Monitor:
     history_parameter: str
     history_parameter_doc: str
     history_parameter_examples: list[str]
+    # Published, not enforced: the parsers' messages say more than a mismatch.
+    history_parameter_pattern: str
     history_doc: str
     read: HistoryRead
     created_example: Any
@@ -88,6 +91,8 @@ INFLUENCERS = Monitor(
     history_parameter="user_id",
     history_parameter_doc="The numeric Instagram user id, or the username",
     history_parameter_examples=["25025320", "instagram"],
+    # An id (leading zeros allowed) below 10**19, so always within MAX_INSTAGRAM_ID, or a name.
+    history_parameter_pattern=f"^(?:0*[1-9][0-9]{{0,18}}|{USERNAME_TEXT})$",
     history_doc="Each point says whether it was fetched live or is the last good value (fallback).",
     read=HistoryService.influencer,
     created_example=examples.INFLUENCER_CREATED,
@@ -108,6 +113,7 @@ POSTS = Monitor(
     history_parameter="post_code",
     history_parameter_doc="The post's shortcode, as in instagram.com/p/<code>/ (case-sensitive)",
     history_parameter_examples=["CxYQJO8xuC6"],
+    history_parameter_pattern=SHORTCODE_SCHEMA_PATTERN,
     history_doc="`play_count` is null for posts that are not videos.",
     read=HistoryService.post,
     created_example=examples.POST_CREATED,
@@ -136,6 +142,7 @@ def monitor_router(monitor: Monitor) -> APIRouter:
             max_length=MAX_TARGET_LENGTH,
             description=monitor.history_parameter_doc,
             examples=monitor.history_parameter_examples,
+            json_schema_extra={"pattern": monitor.history_parameter_pattern},
         ),
     ]
 

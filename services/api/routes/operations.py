@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import PlainTextResponse, Response
 
+from services.api import examples
 from services.api.dependencies import RuntimeDep
 from services.api.errors import ServiceUnavailable
 from services.api.responses import error_docs, ok
@@ -32,7 +33,7 @@ async def healthz() -> Envelope[Liveness]:
 @router.get(
     "/readyz",
     response_model=Envelope[Readiness],
-    responses=error_docs(503),
+    responses=error_docs(500, 503, codes=examples.READINESS_ERRORS),
     summary="MySQL (migrated) and Redis answer",
 )
 async def readyz(runtime: RuntimeDep) -> Envelope[Readiness]:
