@@ -58,8 +58,10 @@ class Stack:
             "API_AUTH": "disabled",
             "SCHEDULER_METRICS_PORT": "0",
             "COLLECTOR_METRICS_PORT": "0",
-            # A killed collector's jobs are picked up again once their timeout lapses.
+            # A killed collector's jobs are picked up again once their lease lapses: well
+            # before the next slot, so the test can count the calls of each slot apart.
             "COLLECTOR_JOB_TIMEOUT_SECONDS": "10",
+            "COLLECTOR_JOB_LEASE_SECONDS": "5",
             "LOG_FORMAT": "console",
             "LOG_LEVEL": "INFO",
         }
