@@ -56,3 +56,11 @@ class RedisKeys:
     def api_key_checked(self, key_id: str) -> str:
         """Set for a while after an API key was found active in MySQL; revoking deletes it."""
         return f"{self.prefix}:api:checked:{key_id}"
+
+    def api_key_unknown(self, key_id: str) -> str:
+        """Set for a while after MySQL had no active key of this hash; creating it deletes this."""
+        return f"{self.prefix}:api:unknown:{key_id}"
+
+    def api_auth_failures(self, client: str) -> str:
+        """The budget of failed authentications of one client address."""
+        return f"{self.prefix}:api:auth-failures:{client}"

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     api_rate_limit_per_second: float = Field(default=20.0, gt=0)
     api_rate_limit_burst: int = Field(default=40, ge=1)
     api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    api_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    api_auth_failures_per_minute: float = Field(default=10.0, gt=0)
+    api_auth_failure_burst: int = Field(default=10, ge=1)
 
     scheduler_tick_seconds: float = Field(default=1.0, gt=0)
     scheduler_batch_size: int = Field(default=1000, ge=1, le=10000)

@@ -2,7 +2,10 @@
 
 Starts the API, the scheduler and the collector — and the TikHub sandbox, pointed at by the
 collector, when no TIKHUB_API_KEY is set — each line of their output prefixed by the process
-name. Ctrl-C (or SIGTERM) stops them all; if one exits on its own, the others are stopped too.
+name. Ctrl-C (or SIGTERM) stops them all, one after the other: the scheduler first (no new
+jobs), then the collector (its running jobs finish, up to the job timeout), then the API and
+the sandbox, which the collector's jobs still need until then. If one exits on its own, the
+others are stopped the same way.
 """
 
 import asyncio
@@ -20,6 +23,7 @@ from shared.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 DEV_KEY_FILE = ROOT / ".dev-api-key"
 STOP_GRACE_SECONDS = 15
+STOP_ORDER = ("scheduler", "collector", "api", "sandbox")
 COLOURS = {"api": 32, "scheduler": 33, "collector": 36, "sandbox": 35}
 
 
@@ -27,6 +31,13 @@ COLOURS = {"api": 32, "scheduler": 33, "collector": 36, "sandbox": 35}
 class Service:
     name: str
     env: dict[str, str] = field(default_factory=dict)
+    # How long the process may take to stop after SIGTERM before it is killed.
+    stop_seconds: float = STOP_GRACE_SECONDS
+    command: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.command:
+            self.command = [sys.executable, "-m", f"services.{self.name}"]
 
     @property
     def label(self) -> str:
@@ -37,7 +48,11 @@ class Service:
 
 def plan(settings: Settings, sandbox: SandboxSettings) -> list[Service]:
     """The processes to run; the sandbox stands in for TikHub when no key is configured."""
-    services = [Service("api"), Service("scheduler"), Service("collector")]
+    # On SIGTERM the collector takes no new job and waits for the running ones.
+    collector = Service(
+        "collector", stop_seconds=settings.collector_job_timeout_seconds + STOP_GRACE_SECONDS
+    )
+    services = [Service("api"), Service("scheduler"), collector]
     if not settings.tikhub_api_key.get_secret_value():
         # The sandbox reads SANDBOX_PORT itself; the collector is pointed at the same port.
         sandbox_url = f"http://127.0.0.1:{sandbox.port}"
@@ -94,9 +109,7 @@ async def supervise(services: list[Service], ready_message: str) -> int:
     relays = []
     for service in services:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            f"services.{service.name}",
+            *service.command,
             env={
                 **os.environ,
                 "LOG_FORMAT": "console",
@@ -120,19 +133,22 @@ async def supervise(services: list[Service], ready_message: str) -> int:
     else:
         print("stopping…", flush=True)
 
-    for process in processes.values():
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.gather(*exits.values()), STOP_GRACE_SECONDS)
-    except TimeoutError:
-        for process in processes.values():
-            if process.returncode is None:
-                process.kill()
-        await asyncio.gather(*exits.values())
+    for service in sorted(services, key=lambda service: STOP_ORDER.index(service.name)):
+        await stop_process(processes[service.name], service.stop_seconds)
     await asyncio.gather(*relays)
     stopper.cancel()
     return 1 if crashed else 0
+
+
+async def stop_process(process: asyncio.subprocess.Process, grace_seconds: float) -> None:
+    """SIGTERM the process and wait for it to exit; kill it if it takes longer than the grace."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace_seconds)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 def main() -> int:

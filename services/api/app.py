@@ -52,6 +52,10 @@ def create_app(settings: Settings) -> FastAPI:
     if protected:
         app.add_middleware(ApiKeyAuth)
         document_api_keys(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.api_max_body_bytes,
+        timeout_seconds=settings.api_body_timeout_seconds,
+    )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

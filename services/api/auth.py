@@ -1,10 +1,11 @@
 """The one authentication and rate-limit step: every `/api/v1` request passes it, once.
 
 A pure ASGI middleware in front of the routes: it reads the key (X-API-Key, else
-Authorization: Bearer), takes one token from the key's bucket, asks MySQL only for a key not
-vouched for lately, puts the X-RateLimit-* headers on whatever answers, and puts the caller
-on the request. The probes, /metrics and the docs stay open: orchestrators and scrapers hold
-no key.
+Authorization: Bearer), takes one token from the key's bucket, asks MySQL only for a key
+neither vouched for nor found unknown lately, and only while the client address has failed
+to authenticate rarely enough; it puts the X-RateLimit-* headers on whatever answers, and
+the caller on the request. The probes, /metrics and the docs stay open: orchestrators and
+scrapers hold no key.
 """
 
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.api.api_keys import hash_key, invalid_key
 from services.api.error_handlers import render_error
 from services.api.errors import RateLimited, Unauthorized
-from services.api.rate_limit import RateDecision
+from services.api.rate_limit import FailuresExhausted, RateDecision, Unvouched
 from services.api.request_context import add_response_headers
 from services.api.runtime import Runtime
 
@@ -84,7 +85,7 @@ async def _admit(runtime: Runtime, scope: Scope) -> Caller:
         )
     key_hash = hash_key(key)
     try:
-        decision = await _take(runtime, key_hash)
+        decision = await _take(runtime, key_hash, client_address(scope))
     except RedisError as error:
         # Better served unlimited than not at all; MySQL alone still says who may come in.
         log.warning("api.rate_limit_unavailable", error=repr(error))
@@ -113,19 +114,39 @@ def offered_key(headers: Headers) -> str | None:
     return credentials.strip() or None
 
 
-async def _take(runtime: Runtime, key_hash: str) -> RateDecision:
-    decision = await runtime.rate_limiter.take(key_hash)
-    if decision is not None:
-        return decision
-    # Not checked lately: ask MySQL (which raises for an unknown or revoked key), note the use,
-    # then let Redis vouch for the key for a while. last_used_at is thus written about once a
-    # minute per key in use, whatever the traffic.
-    await runtime.api_keys.check(key_hash, record_use=True)
-    await runtime.rate_limiter.mark_checked(key_hash)
-    decision = await runtime.rate_limiter.take(key_hash)
-    if decision is None:  # revoked in the meantime
+def client_address(scope: Scope) -> str:
+    """The address failed authentications are counted against (the proxy's, unless trusted)."""
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+async def _take(runtime: Runtime, key_hash: str, client: str) -> RateDecision:
+    limiter = runtime.rate_limiter
+    answer = await limiter.take(key_hash, client)
+    if answer is Unvouched.LOOK_UP:
+        # Not checked lately: ask MySQL (which raises for an unknown or revoked key), note the
+        # use, then let Redis vouch for the key for a while. last_used_at is thus written about
+        # once a minute per key in use, whatever the traffic.
+        try:
+            await runtime.api_keys.check(key_hash, record_use=True)
+        except Unauthorized:
+            await limiter.remember_unknown(key_hash)
+            raise
+        await limiter.vouch(key_hash, client)
+        answer = await limiter.take(key_hash, client)
+    if isinstance(answer, FailuresExhausted):
+        settings = runtime.settings
+        raise RateLimited(
+            f"Too many requests from this address with an unknown or revoked API key (more "
+            f"than {settings.api_auth_failure_burst}, then "
+            f"{settings.api_auth_failures_per_minute:g} a minute); retry in "
+            f"{answer.retry_after_seconds} s.",
+            code="too_many_failed_authentications",
+            headers={"Retry-After": str(answer.retry_after_seconds)},
+        )
+    if isinstance(answer, Unvouched):  # found unknown lately, or revoked in the meantime
         raise invalid_key()
-    return decision
+    return answer
 
 
 def document_api_keys(app: FastAPI) -> None:

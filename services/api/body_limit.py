@@ -1,4 +1,7 @@
-"""Refuses request bodies over API_MAX_BODY_BYTES with a 413 in the envelope."""
+"""Bounds request bodies: over API_MAX_BODY_BYTES a 413, not all there within
+API_BODY_TIMEOUT_SECONDS a 408, both in the envelope."""
+
+import asyncio
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -8,11 +11,13 @@ from services.api.responses import error_response
 
 
 class BodyLimitMiddleware:
-    """Checks the declared Content-Length up front and counts the bytes of chunked bodies."""
+    """Checks the declared Content-Length up front, counts the bytes of chunked bodies, and
+    gives the whole body one deadline, so a client sending slowly cannot hold a request open."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, timeout_seconds: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_seconds = timeout_seconds
 
     def _too_large_message(self) -> str:
         return f"The request body is larger than {self.max_bytes} bytes; send a smaller one."
@@ -27,16 +32,32 @@ class BodyLimitMiddleware:
             await response(scope, receive, send)
             return
         received = 0
+        complete = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_seconds
 
         async def receive_within_limit() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:
+                # Past the body, receive() waits for the client to disconnect, for as long as
+                # the response takes.
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                # HTTPExceptions (not AppErrors): FastAPI turns any other exception raised
+                # while reading the body into a generic 400.
+                raise HTTPException(
+                    408,
+                    detail=f"The request body did not arrive within "
+                    f"{self.timeout_seconds:g} s; send it again.",
+                ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    # An HTTPException (not an AppError): FastAPI turns any other exception
-                    # raised while reading the body into a generic 400.
                     raise HTTPException(413, detail=self._too_large_message())
+                complete = not message.get("more_body", False)
             return message
 
         await self.app(scope, receive_within_limit, send)

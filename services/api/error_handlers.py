@@ -27,6 +27,7 @@ DATABASE_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError)
 HTTP_ERROR_CODES = {
     404: "route_not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
 }
 

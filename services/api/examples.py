@@ -106,6 +106,13 @@ ROUTE_ERRORS: dict[int, dict[str, dict[str, object]]] = {
             {"task_id": TASK_ID, "status": "stopped"},
         ),
     },
+    408: {
+        "request_timeout": _error(
+            408,
+            "request_timeout",
+            "The request body did not arrive within 10 s; send it again.",
+        ),
+    },
     413: {
         "payload_too_large": _error(
             413,
@@ -133,6 +140,12 @@ ROUTE_ERRORS: dict[int, dict[str, dict[str, object]]] = {
             "rate_limited",
             "This API key is over its limit of 20 requests per second (bursts of 40); "
             "retry in 1 s.",
+        ),
+        "too_many_failed_authentications": _error(
+            429,
+            "too_many_failed_authentications",
+            "Too many requests from this address with an unknown or revoked API key (more "
+            "than 10, then 10 a minute); retry in 6 s.",
         ),
     },
     500: {

@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from services.api.api_keys import hash_key, new_key
-from services.api.rate_limit import CHECKED_TTL_SECONDS
+from services.api.rate_limit import CHECKED_TTL_SECONDS, UNKNOWN_TTL_SECONDS
 from shared.db import create_engine, create_session_factory
 from shared.models import ApiKey, utcnow
 from shared.redis_keys import RedisKeys
@@ -90,6 +90,13 @@ async def _create(settings: Settings, name: str, out: TextIO) -> int:
             file=sys.stderr,
         )
         return EXIT_NAME_TAKEN
+    # The API refuses a key found unknown lately without asking MySQL, for UNKNOWN_TTL_SECONDS;
+    # deleting that mark lets the new key in at once, even if it was tried before.
+    await _forget_mark(
+        settings,
+        RedisKeys(settings.redis_prefix).api_key_unknown(hash_key(key)),
+        f"the key may be refused for up to {UNKNOWN_TTL_SECONDS} s",
+    )
     # Printed once committed, so a key that was shown always works.
     print(key, file=out)
     print(f"created API key {name!r}; this is the only time it is shown", file=sys.stderr)
@@ -104,18 +111,24 @@ async def _revoke(settings: Settings, name: str, out: TextIO) -> int:
         return EXIT_FAILED
     # Committed: MySQL now refuses the key. The API also trusts a key MySQL accepted lately,
     # for CHECKED_TTL_SECONDS; deleting that mark makes the revocation count at once.
-    redis = Redis.from_url(settings.redis_url)
-    try:
-        await redis.delete(RedisKeys(settings.redis_prefix).api_key_checked(revoked.key_hash))
-    except RedisError:
-        print(
-            f"Redis did not answer: the key may keep working for up to {CHECKED_TTL_SECONDS} s",
-            file=sys.stderr,
-        )
-    finally:
-        await redis.aclose()
+    await _forget_mark(
+        settings,
+        RedisKeys(settings.redis_prefix).api_key_checked(revoked.key_hash),
+        f"the key may keep working for up to {CHECKED_TTL_SECONDS} s",
+    )
     print(f"revoked API key {name!r}", file=out)
     return EXIT_OK
+
+
+async def _forget_mark(settings: Settings, mark: str, without_redis: str) -> None:
+    """Delete the API's remembered verdict on a key, or say what its absence means."""
+    redis = Redis.from_url(settings.redis_url)
+    try:
+        await redis.delete(mark)
+    except RedisError:
+        print(f"Redis did not answer: {without_redis}", file=sys.stderr)
+    finally:
+        await redis.aclose()
 
 
 async def _verify(settings: Settings, key: str, out: TextIO) -> int:

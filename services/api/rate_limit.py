@@ -1,11 +1,14 @@
-"""The Redis side of an API key: whether it was recently found active, and its token bucket.
+"""The Redis side of an API key: whether it was recently found active or unknown, its token
+bucket, and the budget of failed authentications of each client address.
 
-One script call per request answers both, so a request with a known key never touches MySQL.
-Keys are named by the key's SHA-256 (never the key itself), which the request can compute.
+One script call per request answers all of it, so a request with a known key, or with a key
+found unknown lately, never touches MySQL. Keys are named by the key's SHA-256 (never the key
+itself), which the request can compute.
 """
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from services.api.redis_batch import RedisBatcher
@@ -14,36 +17,78 @@ from shared.redis_keys import RedisKeys
 # How long a key found active in MySQL is trusted without asking again. Revoking through
 # `keys revoke` deletes the mark at once; this only bounds a revocation made behind its back.
 CHECKED_TTL_SECONDS = 60
+# How long a key found unknown or revoked is refused without asking MySQL again. `keys create`
+# deletes the mark of the key it makes; this only bounds a key inserted behind its back.
+UNKNOWN_TTL_SECONDS = 60
 
-# KEYS: the key's "checked" mark, its bucket. Without the mark it answers {-1} and takes
-# nothing. Otherwise one step of a token bucket on Redis's own clock (replicas whose clocks
-# disagree still share one budget): {allowed (1/0), tokens left (as text: Lua would truncate a
-# number to an integer), milliseconds until one token is back}.
+# KEYS: the key's "checked" mark, its bucket, its "unknown" mark, the client's failure bucket.
+# ARGV: the key's rate and burst, the client's failure rate and burst (per second).
+# Buckets run on Redis's own clock (replicas whose clocks disagree still share one budget).
+# A checked key takes a token from its bucket: {allowed (1/0), tokens left (as text: Lua would
+# truncate a number to an integer), milliseconds until one token is back}. Any other key takes
+# a token from the client's failure budget first, so concurrent floods cannot outrun it; the
+# API gives the token back when MySQL finds the key active. Then {-3, '0', wait} when the
+# budget is spent, {-2, '0', 0} for a key found unknown lately, {-1, '0', 0} to ask MySQL.
 BUCKET_SCRIPT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {-1, '0', 0}
-end
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = clock[1] * 1000 + clock[2] / 1000
-local state = redis.call('HMGET', KEYS[2], 'tokens', 'at')
-local tokens = tonumber(state[1]) or burst
-local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
-local allowed = 0
-local wait_ms = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-else
-  wait_ms = math.ceil((1 - tokens) * 1000 / rate)
+local function take(bucket, rate, burst)
+  local state = redis.call('HMGET', bucket, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+  local allowed = 0
+  local wait_ms = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+  else
+    wait_ms = math.ceil((1 - tokens) * 1000 / rate)
+  end
+  redis.call('HSET', bucket, 'tokens', tokens, 'at', now)
+  redis.call('PEXPIRE', bucket, math.ceil(burst * 1000 / rate) + 1000)
+  return allowed, tokens, wait_ms
 end
-redis.call('HSET', KEYS[2], 'tokens', tokens, 'at', now)
-redis.call('PEXPIRE', KEYS[2], math.ceil(burst * 1000 / rate) + 1000)
-return {allowed, tostring(tokens), wait_ms}
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local allowed, tokens, wait_ms = take(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
+  return {allowed, tostring(tokens), wait_ms}
+end
+local allowed, tokens, wait_ms = take(KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[4]))
+if allowed == 0 then
+  return {-3, '0', wait_ms}
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return {-2, '0', 0}
+end
+return {-1, '0', 0}
 """
-UNCHECKED = -1
+# KEYS: the key's "checked" mark, its "unknown" mark, the client's failure bucket.
+# ARGV: the mark's TTL, the failure burst. The token the lookup held goes back, up to the burst.
+VOUCH_SCRIPT = """
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+redis.call('DEL', KEYS[2])
+local tokens = tonumber(redis.call('HGET', KEYS[3], 'tokens'))
+if tokens then
+  redis.call('HSET', KEYS[3], 'tokens', math.min(tonumber(ARGV[2]), tokens + 1))
+end
+"""
+FAILURES_EXHAUSTED = -3
+
+
+class Unvouched(Enum):
+    """What Redis says of a key it does not vouch for."""
+
+    # Not seen lately: ask MySQL (the lookup holds one token of the client's failure budget).
+    LOOK_UP = -1
+    # Found unknown or revoked lately: refuse it without asking MySQL.
+    UNKNOWN = -2
+
+
+@dataclass(frozen=True, slots=True)
+class FailuresExhausted:
+    """The client address has failed to authenticate too often lately."""
+
+    retry_after_seconds: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,38 +117,73 @@ class RateLimiter:
     """
 
     def __init__(
-        self, batcher: RedisBatcher, keys: RedisKeys, *, per_second: float, burst: int
+        self,
+        batcher: RedisBatcher,
+        keys: RedisKeys,
+        *,
+        per_second: float,
+        burst: int,
+        failures_per_second: float,
+        failure_burst: int,
     ) -> None:
         self.batcher = batcher
         self.script = batcher.redis.register_script(BUCKET_SCRIPT)
+        self.vouch_script = batcher.redis.register_script(VOUCH_SCRIPT)
         self.keys = keys
         self.per_second = per_second
         self.burst = burst
+        self.failures_per_second = failures_per_second
+        self.failure_burst = failure_burst
 
-    async def take(self, key_hash: str) -> RateDecision | None:
-        """The decision for one request; None when the key was not checked lately."""
+    async def take(
+        self, key_hash: str, client: str
+    ) -> RateDecision | Unvouched | FailuresExhausted:
+        """The decision for one request of `client` (its address) with the key `key_hash`."""
         reply = await self.batcher.script(
-            self.script, self._keys(key_hash), [self.per_second, self.burst]
+            self.script,
+            [
+                self.keys.api_key_checked(key_hash),
+                self.keys.api_rate_limit(key_hash),
+                self.keys.api_key_unknown(key_hash),
+                self.keys.api_auth_failures(client),
+            ],
+            [self.per_second, self.burst, self.failures_per_second, self.failure_burst],
         )
         return self._decision(reply)
 
-    def _keys(self, key_hash: str) -> list[str]:
-        return [self.keys.api_key_checked(key_hash), self.keys.api_rate_limit(key_hash)]
-
-    def _decision(self, reply: list[Any]) -> RateDecision | None:
-        allowed, tokens_text, wait_ms = reply
-        if int(allowed) == UNCHECKED:
-            return None
+    def _decision(self, reply: list[Any]) -> RateDecision | Unvouched | FailuresExhausted:
+        allowed, tokens_text, wait_ms = (int(reply[0]), reply[1], int(reply[2]))
+        if allowed == FAILURES_EXHAUSTED:
+            return FailuresExhausted(_seconds(wait_ms))
+        if allowed < 0:
+            return Unvouched(allowed)
         tokens = float(tokens_text)
         return RateDecision(
             allowed=bool(allowed),
             limit=self.burst,
             remaining=math.floor(tokens),
             reset_seconds=math.ceil((self.burst - tokens) / self.per_second),
-            retry_after_seconds=max(1, math.ceil(int(wait_ms) / 1000)),
+            retry_after_seconds=_seconds(wait_ms),
         )
 
-    async def mark_checked(self, key_hash: str) -> None:
-        """Remember for a while that this key was found active in MySQL."""
-        checked = self.keys.api_key_checked(key_hash)
-        await self.batcher.redis.set(checked, b"1", ex=CHECKED_TTL_SECONDS)
+    async def vouch(self, key_hash: str, client: str) -> None:
+        """Remember for a while that this key was found active; the lookup cost no failure."""
+        await self.vouch_script(
+            keys=[
+                self.keys.api_key_checked(key_hash),
+                self.keys.api_key_unknown(key_hash),
+                self.keys.api_auth_failures(client),
+            ],
+            args=[CHECKED_TTL_SECONDS, self.failure_burst],
+        )
+
+    async def remember_unknown(self, key_hash: str) -> None:
+        """Remember for a while that MySQL knows no active key of this hash."""
+        await self.batcher.redis.set(
+            self.keys.api_key_unknown(key_hash), b"1", ex=UNKNOWN_TTL_SECONDS
+        )
+
+
+def _seconds(wait_ms: int) -> int:
+    """A wait in whole seconds for Retry-After, at least one."""
+    return max(1, math.ceil(wait_ms / 1000))

@@ -20,7 +20,11 @@ ERROR_DESCRIPTIONS = {
     409: "The target is already monitored, or the task is stopped",
     413: "The body is larger than the limit",
     422: "A field, path or query parameter is invalid; the message says which and why",
-    429: "The API key is over its rate limit; retry after the time in Retry-After",
+    408: "The body did not arrive in time",
+    429: (
+        "The API key is over its rate limit, or this address sent unknown keys too often; "
+        "retry after the time in Retry-After"
+    ),
     500: "An unexpected failure on the server; it is logged with the request id",
     503: "MySQL or Redis is not answering; retry shortly",
 }

@@ -62,6 +62,8 @@ async def open_runtime(settings: Settings, metrics: ApiMetrics) -> AsyncIterator
                 keys,
                 per_second=settings.api_rate_limit_per_second,
                 burst=settings.api_rate_limit_burst,
+                failures_per_second=settings.api_auth_failures_per_minute / 60,
+                failure_burst=settings.api_auth_failure_burst,
             ),
         )
     finally:

@@ -5,13 +5,17 @@ import asyncio
 import io
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
+from sqlalchemy import event
 from structlog.testing import capture_logs
 
+from services.api.app import create_app
 from services.api.keys_command import run_keys_command
 from shared.redis_keys import RedisKeys
 from shared.repositories.api_keys import ApiKeyRepository
@@ -25,6 +29,7 @@ from tests.api.support import (
     add_api_key,
     assert_error,
     running_app,
+    serving,
 )
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
@@ -220,3 +225,107 @@ async def test_keys_verify_tells_an_active_key_from_a_revoked_or_unknown_one(
     assert await asyncio.to_thread(verify, key + "x") == 1
     assert await asyncio.to_thread(revoke, auth_settings, "verified") == 0
     assert await asyncio.to_thread(verify, key) == 1
+
+
+@asynccontextmanager
+async def counting_queries(
+    settings: Settings,
+) -> AsyncIterator[tuple[FastAPI, AsyncClient, list[str]]]:
+    """A client on an app whose every MySQL statement is appended to the list."""
+    app = create_app(settings)
+    statements: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    async with serving(app) as client:
+        engine = app.state.runtime.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            yield app, client, statements
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+
+
+async def test_a_flood_of_one_unknown_key_asks_mysql_once(
+    auth_settings: Settings, sessions: Sessions
+) -> None:
+    lenient = auth_settings.model_copy(update={"api_auth_failure_burst": 1000})
+    tasks = f"{INFLUENCER.prefix}/tasks"
+    async with counting_queries(lenient) as (_, client, statements):
+        first = await client.get(tasks, headers={"X-API-Key": "im_guessed"})
+        after_first = len(statements)
+        for _ in range(50):
+            again = await client.get(tasks, headers={"X-API-Key": "im_guessed"})
+            assert_error(again, 401, "invalid_api_key")
+
+    assert_error(first, 401, "invalid_api_key")
+    assert after_first > 0
+    assert len(statements) == after_first
+
+
+async def test_failed_authentications_are_limited_per_client_address(
+    auth_settings: Settings, sessions: Sessions
+) -> None:
+    strict = auth_settings.model_copy(
+        update={"api_auth_failure_burst": 5, "api_auth_failures_per_minute": 1}
+    )
+    key = await add_api_key(sessions)
+    tasks = f"{INFLUENCER.prefix}/tasks"
+    async with counting_queries(strict) as (app, client, statements):
+        assert (await client.get(tasks, headers={"X-API-Key": key})).status_code == 200
+        before_flood = len(statements)
+        answers = [
+            await client.get(tasks, headers={"X-API-Key": f"im_random-{n}"}) for n in range(200)
+        ]
+        flood_queries = len(statements) - before_flood
+        vouched = await client.get(tasks, headers={"X-API-Key": key})
+        other_address = AsyncClient(
+            transport=ASGITransport(app=app, client=("203.0.113.7", 4711)),
+            base_url="http://api.test",
+        )
+        async with other_address:
+            elsewhere = await other_address.get(tasks, headers={"X-API-Key": "im_random-x"})
+
+    for answer in answers[:5]:
+        assert_error(answer, 401, "invalid_api_key")
+    for answer in answers[5:]:
+        error = assert_error(answer, 429, "too_many_failed_authentications")
+        assert int(answer.headers["retry-after"]) >= 1
+    assert "retry in" in error["message"]
+    # Five lookups, each costing what the valid key's lookup cost at most.
+    assert flood_queries <= 5 * before_flood
+    assert vouched.status_code == 200
+    assert_error(elsewhere, 401, "invalid_api_key")
+
+
+async def test_looking_up_an_active_key_spends_no_failure(
+    auth_settings: Settings, sessions: Sessions
+) -> None:
+    strict = auth_settings.model_copy(
+        update={"api_auth_failure_burst": 1, "api_auth_failures_per_minute": 1}
+    )
+    fresh_keys = [await add_api_key(sessions, f"client-{n}") for n in range(3)]
+    tasks = f"{POST.prefix}/tasks"
+    async with running_app(strict) as client:
+        for key in fresh_keys:
+            assert (await client.get(tasks, headers={"X-API-Key": key})).status_code == 200
+        first_failure = await client.get(tasks, headers={"X-API-Key": "im_wrong"})
+        second_failure = await client.get(tasks, headers={"X-API-Key": "im_wrong"})
+
+    assert_error(first_failure, 401, "invalid_api_key")
+    assert_error(second_failure, 429, "too_many_failed_authentications")
+
+
+async def test_a_key_created_after_being_tried_works_at_once(
+    guarded: AsyncClient, auth_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "im_tried-before-it-existed"
+    tasks = f"{INFLUENCER.prefix}/tasks"
+    assert_error(await guarded.get(tasks, headers={"X-API-Key": key}), 401, "invalid_api_key")
+
+    monkeypatch.setattr("services.api.keys_command.new_key", lambda: key)
+    created = argparse.Namespace(command="keys", action="create", name="late")
+    assert await asyncio.to_thread(run_keys_command, auth_settings, created, io.StringIO()) == 0
+
+    assert (await guarded.get(tasks, headers={"X-API-Key": key})).status_code == 200

@@ -1,5 +1,6 @@
 """Bad input of every sort is a 4xx in the error envelope with a message that says what to fix."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -158,6 +159,35 @@ async def test_an_oversized_body_is_a_413(settings: Settings, kind: Kind) -> Non
             headers={"Content-Type": "application/json"},
         )
         assert_error(streamed, 413, "payload_too_large")
+
+
+async def test_a_body_that_stalls_is_a_408(settings: Settings, kind: Kind) -> None:
+    impatient = settings.model_copy(update={"api_body_timeout_seconds": 0.3})
+    never = asyncio.Event()
+
+    async def stalling() -> AsyncIterator[bytes]:
+        yield b'{"task_ids": ['
+        await never.wait()
+
+    async def slow_but_in_time() -> AsyncIterator[bytes]:
+        yield b'{"task_ids": '
+        await asyncio.sleep(0.1)
+        yield b'["00000000-0000-4000-8000-000000000000"]}'
+
+    json_type = {"Content-Type": "application/json"}
+    async with running_app(impatient) as client:
+        # Without a body timeout this would wait forever; the test fails instead.
+        async with asyncio.timeout(5):
+            stalled = await client.post(
+                f"{kind.prefix}/stop_tasks", content=stalling(), headers=json_type
+            )
+        in_time = await client.post(
+            f"{kind.prefix}/stop_tasks", content=slow_but_in_time(), headers=json_type
+        )
+
+    error = assert_error(stalled, 408, "request_timeout")
+    assert "0.3 s" in error["message"]
+    assert in_time.status_code == 200, in_time.text
 
 
 async def test_unknown_routes_and_methods_use_the_envelope(client: AsyncClient) -> None:

@@ -153,6 +153,7 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         responses=documented(
             monitor.created_example,
             400,
+            408,
             409,
             413,
             422,

@@ -46,7 +46,7 @@ def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
     @router.post(
         "/stop_tasks",
         response_model=Envelope[StoppedTasks],
-        responses=documented(examples.STOPPED, 400, 413, 422),
+        responses=documented(examples.STOPPED, 400, 408, 413, 422),
         summary=f"Stop {task_type} tasks (their history is kept)",
     )
     async def stop_tasks(body: StopTasks, tasks: TaskServiceDep) -> Envelope[StoppedTasks]:
