@@ -12,8 +12,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import InfluencerMetricsHistory, PostMetricsHistory
-
-HistoryModel = type[InfluencerMetricsHistory] | type[PostMetricsHistory]
+from shared.repositories.rollups import HistoryModel, RollupRepository
 
 # recorded_at comes back naive (read without the models' type, see HistoryKind); it is UTC, and
 # the API writes UTC times with a Z.
@@ -113,6 +112,8 @@ class HistoryRepository:
             # A plain insert: a row that a concurrent writer stored after the check above is a
             # duplicate-key error, and the caller's retry then finds it.
             await self.session.execute(insert(cast(Table, model.__table__)), new)
+            # In the same transaction as the rows: the roll-ups never hold a point the rows lack.
+            await RollupRepository(self.session).record(model, new)
         return len(new)
 
     async def _slots_taken(
