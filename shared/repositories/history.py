@@ -11,7 +11,7 @@ from sqlalchemy import Select, Table, bindparam, column, insert, select, table, 
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.models import InfluencerMetricsHistory, PostMetricsHistory
+from shared.models import InfluencerMetricsHistory, PostMetricsHistory, Source
 from shared.repositories.rollups import HistoryModel, RollupRepository
 
 # recorded_at comes back naive (read without the models' type, see HistoryKind); it is UTC, and
@@ -96,6 +96,26 @@ class HistoryRepository:
         # Each row holds exactly the selected fields: no length check per row.
         points = [dict(zip(fields, row, strict=False)) for row in rows]
         return orjson.dumps(points, option=POINT_JSON_OPTIONS)
+
+    async def newest_counted_point(
+        self,
+        model: HistoryModel,
+        task_id: str,
+        fields: Sequence[str],
+        *,
+        at_or_before: datetime | None = None,
+    ) -> dict[str, Any] | None:
+        """The task's last counted (not fallback) point, of one time the last stored, recorded
+        at or before `at_or_before` when given: its `fields` and recorded_at."""
+        # One seek down the primary key (task_id, recorded_at, id): no scan of the rows.
+        query = select(*(getattr(model, name) for name in fields), model.recorded_at).where(
+            model.task_id == task_id, model.source != Source.FALLBACK
+        )
+        if at_or_before is not None:
+            query = query.where(model.recorded_at <= at_or_before)
+        query = query.order_by(model.recorded_at.desc(), model.id.desc()).limit(1)
+        row = (await self.session.execute(query)).first()
+        return None if row is None else dict(row._mapping)
 
     async def _add(self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store the rows of slots that have none yet; return how many were stored."""

@@ -88,6 +88,18 @@ class RollupRepository:
             )
             await self.session.execute(_upsert(model, rollup), values)
 
+    async def newest_buckets(
+        self, model: BucketModel, task_id: str, fields: Sequence[str], *, limit: int
+    ) -> list[dict[str, Any]]:
+        """A task's newest `limit` buckets, newest first: bucket_start and `fields`."""
+        query = (
+            select(model.bucket_start, *(getattr(model, name) for name in fields))
+            .where(model.task_id == task_id)
+            .order_by(model.bucket_start.desc())
+            .limit(limit)
+        )
+        return [dict(row._mapping) for row in await self.session.execute(query)]
+
     async def rebuild(self, rollup: Rollup, task_id: str) -> None:
         """Recompute a task's buckets from its rows; running it twice changes nothing."""
         history = rollup.history
