@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install services migrate test lint format run api scheduler collector up down logs clean
+.PHONY: help install services migrate rollups test lint format run api scheduler collector up down logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ services: ## Start local MariaDB and Redis when they are installed but not answe
 
 migrate: install ## Create the database if needed and migrate it to the latest schema
 	$(BIN)/python -m shared.migrate
+
+rollups: install ## Rebuild the hourly and daily roll-ups from the history rows (safe while running)
+	$(BIN)/python -m shared.rollups rebuild
 
 test: install ## Run the whole test suite against the local MariaDB and Redis
 	$(BIN)/python -m pytest

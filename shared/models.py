@@ -46,6 +46,11 @@ class Source(enum.StrEnum):
     LIVE = "live"
     FALLBACK = "fallback"
 
+    @property
+    def counts(self) -> bool:
+        """Whether statistics and roll-ups count the point: a fallback repeats an old value."""
+        return self is not Source.FALLBACK
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """DATETIME(6) holding naive UTC in the database and aware UTC in Python."""
@@ -169,6 +174,54 @@ class PostMetricsHistory(Base):
     play_count: Mapped[int | None] = mapped_column(BigInteger)
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
+
+
+class _Bucket:
+    """A roll-up row: the last counted point of one task in one UTC hour or day."""
+
+    task_id: Mapped[str] = mapped_column(
+        CHAR(36), ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
+    )
+    bucket_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
+
+
+class _InfluencerBucket(_Bucket):
+    follower_count: Mapped[int | None] = mapped_column(BigInteger)
+    following_count: Mapped[int | None] = mapped_column(BigInteger)
+    post_count: Mapped[int | None] = mapped_column(BigInteger)
+    bio: Mapped[str | None] = mapped_column(Text)
+
+
+class _PostBucket(_Bucket):
+    like_count: Mapped[int | None] = mapped_column(BigInteger)
+    comment_count: Mapped[int | None] = mapped_column(BigInteger)
+    play_count: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class InfluencerHourly(_InfluencerBucket, Base):
+    """A profile's last counted point of each UTC hour, a projection of its history rows."""
+
+    __tablename__ = "influencer_hourly"
+
+
+class InfluencerDaily(_InfluencerBucket, Base):
+    """A profile's last counted point of each UTC day, a projection of its history rows."""
+
+    __tablename__ = "influencer_daily"
+
+
+class PostHourly(_PostBucket, Base):
+    """A post's last counted point of each UTC hour, a projection of its history rows."""
+
+    __tablename__ = "post_hourly"
+
+
+class PostDaily(_PostBucket, Base):
+    """A post's last counted point of each UTC day, a projection of its history rows."""
+
+    __tablename__ = "post_daily"
 
 
 class ApiKey(Base):

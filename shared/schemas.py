@@ -1,7 +1,8 @@
 """Request and response bodies of the REST contract (api.md), and its envelope."""
 
+from datetime import date as Day
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -169,3 +170,159 @@ class PostHistoryPoint(BaseModel):
 class PostHistory(BaseModel):
     post_code: str
     history: list[PostHistoryPoint]
+
+
+# Statistics (api.md, "Statistics"). Only live and imported points count; "the value at t-w"
+# is the last counted point recorded at or before the latest one's time minus w.
+
+
+class Stats(BaseModel):
+    """A statistics body: fields named like "7d" are aliases of Python names."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class Change(Stats):
+    from_: int = Field(
+        alias="from", description="The count at t-w: the last counted point at or before then."
+    )
+    to: int = Field(description="The latest counted point's count.")
+    delta: int = Field(description="to - from.")
+    pct: float | None = Field(
+        description="delta / from * 100, rounded to 2 decimals; null when from is 0."
+    )
+
+
+_CHANGE_DOC = "Null when no counted point is that old, or either count is null."
+
+
+class InfluencerLatest(Stats):
+    follower_count: int | None = Field(description="Followers at the latest counted point.")
+    following_count: int | None = Field(description="Accounts followed at that point.")
+    post_count: int | None = Field(description="Posts at that point.")
+    recorded_at: datetime = Field(description="When that point was fetched.")
+
+
+class InfluencerChange(Stats):
+    follower_count: Change | None = Field(description=_CHANGE_DOC)
+    following_count: Change | None = Field(description=_CHANGE_DOC)
+    post_count: Change | None = Field(description=_CHANGE_DOC)
+
+
+class InfluencerChanges(Stats):
+    day: InfluencerChange = Field(alias="1d", description="Against the value 1 day earlier.")
+    week: InfluencerChange = Field(alias="7d", description="Against the value 7 days earlier.")
+    month: InfluencerChange = Field(alias="30d", description="Against the value 30 days earlier.")
+
+
+class AverageDailyGain(Stats):
+    week: float | None = Field(alias="7d", description="changes.7d.follower_count.delta / 7.")
+    month: float | None = Field(alias="30d", description="changes.30d.follower_count.delta / 30.")
+
+
+class Milestone(Stats):
+    follower_count: int = Field(
+        description="The next of 1, 2, 5 * 10^k strictly above the latest follower count."
+    )
+    days: int = Field(
+        description="ceil((milestone - latest) / gain per day), the gain being the 30d average "
+        "daily gain, else the 7d one."
+    )
+    eta: Day = Field(description="The latest point's UTC date + days.")
+
+
+class DailyEntry(Stats):
+    date: Day = Field(description="A UTC day that has a counted point.")
+    follower_count: int | None = Field(description="Followers at the day's last counted point.")
+    following_count: int | None = Field(description="Accounts followed at that point.")
+    post_count: int | None = Field(description="Posts at that point.")
+    follower_delta: int | None = Field(
+        description="follower_count - the previous entry's (the previous day with a counted "
+        "point, even before the window); null for the target's first day or a null count."
+    )
+    following_delta: int | None = Field(description="The same for following_count.")
+    post_delta: int | None = Field(description="The same for post_count.")
+
+
+class Anomaly(Stats):
+    date: Day = Field(description="The day whose follower delta stands out.")
+    metric: Literal["follower_count"] = Field(description="The metric whose delta stands out.")
+    delta: int = Field(description="That day's follower_delta.")
+    score: float = Field(
+        description="Modified z-score M = 0.6745 * (delta - median) / MAD over the last 30 daily "
+        "follower deltas (MAD replaced by 1.2533 * their mean absolute deviation from the "
+        "median when it is 0), 2 decimals; listed when |M| > 3.5."
+    )
+
+
+class UserStats(Stats):
+    username: str = Field(description="The monitored username.")
+    user_id: int | None = Field(description="The Instagram id, null before the first fetch.")
+    latest: InfluencerLatest | None = Field(description="The latest counted point; null if none.")
+    changes: InfluencerChanges = Field(description="Change of each count over 1, 7 and 30 days.")
+    average_daily_follower_gain: AverageDailyGain = Field(
+        description="The 7d and 30d follower changes per day."
+    )
+    milestone: Milestone | None = Field(
+        description="The next follower milestone and when it is reached at the current gain; "
+        "null when the gain is ≤ 0 or unknown, or it is more than 365 days away."
+    )
+    daily: list[DailyEntry] = Field(
+        description="One entry per UTC day with a counted point (its last one) within the "
+        "`days` days ending on the latest point's date, newest first."
+    )
+    anomalies: list[Anomaly] = Field(
+        description="Days of unusual follower growth, newest first; empty with fewer than 7 "
+        "daily deltas."
+    )
+
+
+class PostLatest(Stats):
+    like_count: int | None = Field(description="Likes at the latest counted point.")
+    comment_count: int | None = Field(description="Comments at that point.")
+    play_count: int | None = Field(description="Plays at that point; null for non-videos.")
+    recorded_at: datetime = Field(description="When that point was fetched.")
+
+
+class PostChange(Stats):
+    like_count: Change | None = Field(description=_CHANGE_DOC)
+    comment_count: Change | None = Field(description=_CHANGE_DOC)
+    play_count: Change | None = Field(description=_CHANGE_DOC)
+
+
+class PostChanges(Stats):
+    hour: PostChange = Field(alias="1h", description="Against the value 1 hour earlier.")
+    day: PostChange = Field(alias="24h", description="Against the value 24 hours earlier.")
+    week: PostChange = Field(alias="7d", description="Against the value 7 days earlier.")
+
+
+class PerHour(Stats):
+    hour: float | None = Field(alias="1h", description="changes.1h delta / 1.")
+    day: float | None = Field(alias="24h", description="changes.24h delta / 24.")
+
+
+class Velocity(Stats):
+    likes_per_hour: PerHour = Field(description="like_count's change per hour.")
+    comments_per_hour: PerHour = Field(description="comment_count's change per hour.")
+    plays_per_hour: PerHour = Field(description="play_count's change per hour.")
+
+
+class VideoStats(Stats):
+    post_code: str = Field(description="The post's shortcode.")
+    post_id: str | None = Field(description="Instagram's media id, once collected.")
+    owner_username: str | None = Field(description="Who posted it; null until known.")
+    published_at: datetime | None = Field(description="When it was posted; null until known.")
+    media_type: Literal["image", "video", "carousel"] | None = Field(
+        description="The kind of post; null until known."
+    )
+    caption: str | None = Field(description="Its caption; null until known.")
+    latest: PostLatest | None = Field(description="The latest counted point; null if none.")
+    changes: PostChanges = Field(description="Change of each count over 1 h, 24 h and 7 days.")
+    velocity: Velocity = Field(description="Changes per hour over the last 1 h and 24 h.")
+    engagement_rate_by_plays: float | None = Field(
+        description="(likes + comments) / plays * 100 at the latest point; null without plays."
+    )
+    engagement_rate_by_followers: float | None = Field(
+        description="(likes + comments) / the owner's latest follower count * 100 when the owner "
+        "is a monitored influencer; else null."
+    )

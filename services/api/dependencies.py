@@ -10,6 +10,7 @@ from services.api.history import HistoryService
 from services.api.history_cache import HistoryCache
 from services.api.pause_flags import PauseFlags
 from services.api.runtime import Runtime
+from services.api.stats import StatsService
 from services.api.tasks import TaskService
 
 
@@ -64,3 +65,8 @@ def history_service(request: Request) -> HistoryService:
     runtime = runtime_of(request)
     cache = HistoryCache(runtime.batcher, runtime.metrics)
     return HistoryService(runtime.sessions, cache, runtime.keys)
+
+
+def stats_service(request: Request) -> StatsService:
+    """The statistics service of this request."""
+    return StatsService(runtime_of(request).sessions)

@@ -55,6 +55,84 @@ POST_HISTORY = {
         },
     ],
 }
+
+
+def _change(before: int, after: int) -> dict[str, object]:
+    return {
+        "from": before,
+        "to": after,
+        "delta": after - before,
+        "pct": round((after - before) / before * 100, 2),
+    }
+
+
+USER_STATS = {
+    "username": "natgeo",
+    "user_id": 787132,
+    "latest": {
+        "follower_count": 283_000_000,
+        "following_count": 150,
+        "post_count": 30_000,
+        "recorded_at": "2026-12-01T12:00:00Z",
+    },
+    "changes": {
+        window: {
+            "follower_count": _change(283_000_000 - gain, 283_000_000),
+            "following_count": _change(150, 150),
+            "post_count": _change(30_000 - posts, 30_000),
+        }
+        for window, gain, posts in (("1d", 30_000, 2), ("7d", 210_000, 14), ("30d", 900_000, 60))
+    },
+    "average_daily_follower_gain": {"7d": 30_000.0, "30d": 30_000.0},
+    "milestone": None,
+    "daily": [
+        {
+            "date": "2026-12-01",
+            "follower_count": 283_000_000,
+            "following_count": 150,
+            "post_count": 30_000,
+            "follower_delta": 30_000,
+            "following_delta": 0,
+            "post_delta": 2,
+        }
+    ],
+    "anomalies": [
+        {"date": "2026-11-20", "metric": "follower_count", "delta": 250_000, "score": 41.2}
+    ],
+}
+VIDEO_STATS = {
+    "post_code": "CxYQJO8xuC6",
+    "post_id": "3170000000000000001",
+    "owner_username": None,
+    "published_at": None,
+    "media_type": None,
+    "caption": None,
+    "latest": {
+        "like_count": 1_200_345,
+        "comment_count": 10_234,
+        "play_count": 9_800_000,
+        "recorded_at": "2026-11-21T13:00:00Z",
+    },
+    "changes": {
+        window: {
+            "like_count": _change(1_200_345 - likes, 1_200_345),
+            "comment_count": _change(10_234 - 34, 10_234),
+            "play_count": _change(9_800_000 - plays, 9_800_000),
+        }
+        for window, likes, plays in (
+            ("1h", 345, 8_000),
+            ("24h", 8_345, 200_000),
+            ("7d", 200_345, 2_800_000),
+        )
+    },
+    "velocity": {
+        "likes_per_hour": {"1h": 345.0, "24h": 347.71},
+        "comments_per_hour": {"1h": 34.0, "24h": 1.42},
+        "plays_per_hour": {"1h": 8_000.0, "24h": 8_333.33},
+    },
+    "engagement_rate_by_plays": 12.35,
+    "engagement_rate_by_followers": None,
+}
 STOPPED = {"deleted_task_ids": [TASK_ID], "not_found_task_ids": []}
 STATUS = {"status": "active"}
 PAUSED = {"task_id": TASK_ID, "status": "paused"}

@@ -55,10 +55,7 @@ class HistoryService:
 
     async def post(self, post_code: str, window: HistoryWindow) -> bytes:
         """A post's history, by shortcode (case-sensitive, as Instagram's are)."""
-        try:
-            code = parse_shortcode(post_code)
-        except InvalidInstagramInput as error:
-            raise InvalidInput.for_field("post_code", str(error)) from error
+        code = parse_post_code(post_code)
         return await self._read(
             Target(TaskType.POST, self.keys.post_history(code), None, code), window
         )
@@ -72,7 +69,7 @@ class HistoryService:
                 return cached
         async with self.sessions() as session:
             try:
-                task = await _task_of(TaskRepository(session), target)
+                task = await task_of(session, target)
             except NotFound:
                 if target.cache_key is not None:  # a key that no collector would ever delete
                     await self.cache.release(target.cache_key, lease)
@@ -100,7 +97,17 @@ class HistoryService:
         return None if task.user_id is None else self.keys.influencer_history(task.user_id)
 
 
-async def _task_of(tasks: TaskRepository, target: Target) -> Task:
+def parse_post_code(post_code: str) -> str:
+    """The shortcode a path names, or a 422 naming the post_code parameter."""
+    try:
+        return parse_shortcode(post_code)
+    except InvalidInstagramInput as error:
+        raise InvalidInput.for_field("post_code", str(error)) from error
+
+
+async def task_of(session: AsyncSession, target: Target) -> Task:
+    """The task a path's target names (ids before usernames), or a 404."""
+    tasks = TaskRepository(session)
     if target.kind is TaskType.POST:
         task = await tasks.get_by_target(TaskType.POST, target.name)
         if task is None:

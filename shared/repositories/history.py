@@ -11,9 +11,8 @@ from sqlalchemy import Select, Table, bindparam, column, insert, select, table, 
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.models import InfluencerMetricsHistory, PostMetricsHistory
-
-HistoryModel = type[InfluencerMetricsHistory] | type[PostMetricsHistory]
+from shared.models import InfluencerMetricsHistory, PostMetricsHistory, Source
+from shared.repositories.rollups import HistoryModel, RollupRepository
 
 # recorded_at comes back naive (read without the models' type, see HistoryKind); it is UTC, and
 # the API writes UTC times with a Z.
@@ -98,6 +97,26 @@ class HistoryRepository:
         points = [dict(zip(fields, row, strict=False)) for row in rows]
         return orjson.dumps(points, option=POINT_JSON_OPTIONS)
 
+    async def newest_counted_point(
+        self,
+        model: HistoryModel,
+        task_id: str,
+        fields: Sequence[str],
+        *,
+        at_or_before: datetime | None = None,
+    ) -> dict[str, Any] | None:
+        """The task's last counted (not fallback) point, of one time the last stored, recorded
+        at or before `at_or_before` when given: its `fields` and recorded_at."""
+        # One seek down the primary key (task_id, recorded_at, id): no scan of the rows.
+        query = select(*(getattr(model, name) for name in fields), model.recorded_at).where(
+            model.task_id == task_id, model.source != Source.FALLBACK
+        )
+        if at_or_before is not None:
+            query = query.where(model.recorded_at <= at_or_before)
+        query = query.order_by(model.recorded_at.desc(), model.id.desc()).limit(1)
+        row = (await self.session.execute(query)).first()
+        return None if row is None else dict(row._mapping)
+
     async def _add(self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store the rows of slots that have none yet; return how many were stored."""
         if not rows:
@@ -113,6 +132,8 @@ class HistoryRepository:
             # A plain insert: a row that a concurrent writer stored after the check above is a
             # duplicate-key error, and the caller's retry then finds it.
             await self.session.execute(insert(cast(Table, model.__table__)), new)
+            # In the same transaction as the rows: the roll-ups never hold a point the rows lack.
+            await RollupRepository(self.session).record(model, new)
         return len(new)
 
     async def _slots_taken(

@@ -9,11 +9,19 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect, make_url, text
+from sqlalchemy import insert, inspect, make_url, select, text
 
 from shared import migrate
 from shared.db import create_engine, create_session_factory, wait_for_schema
-from shared.models import Base, InfluencerMetricsHistory, PostMetricsHistory, Source, TaskType
+from shared.models import (
+    Base,
+    InfluencerDaily,
+    InfluencerHourly,
+    InfluencerMetricsHistory,
+    PostMetricsHistory,
+    Source,
+    TaskType,
+)
 from shared.repositories.history import INFLUENCER_HISTORY, POST_HISTORY, HistoryRepository
 from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
@@ -25,6 +33,10 @@ TABLES = {
     "influencer_metrics_history",
     "post_metrics_history",
     "api_key",
+    "influencer_hourly",
+    "influencer_daily",
+    "post_hourly",
+    "post_daily",
 }
 
 
@@ -119,6 +131,14 @@ async def test_the_rows_migration_keeps_the_history_and_tells_post_codes_apart()
         assert [(p["like_count"], p["play_count"]) for p in posts] == [(2, 20), (1, None), (0, 0)]
         assert other_case.id != post.id
         assert found is None
+        async with sessions() as session:
+            hourly = await session.scalars(
+                select(InfluencerHourly.follower_count).order_by(InfluencerHourly.bucket_start)
+            )
+            daily = await session.scalars(select(InfluencerDaily.follower_count))
+        # The roll-ups start filled: the last point of each hour, and of the day.
+        assert list(hourly) == [59, 119, 179, 239, 299]
+        assert list(daily) == [299]
     finally:
         await engine.dispose()
         await drop_database(url)

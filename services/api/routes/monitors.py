@@ -5,12 +5,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
 from services.api import examples
-from services.api.dependencies import TaskServiceDep, history_service
+from services.api.dependencies import TaskServiceDep, history_service, stats_service
 from services.api.history import MAX_TARGET_LENGTH, HistoryService
 from services.api.history_window import (
     DEFAULT_HISTORY_LIMIT,
@@ -22,6 +22,7 @@ from services.api.history_window import (
 )
 from services.api.responses import JSON, documented, ok
 from services.api.routes.task_actions import add_task_actions, created_task_links, operation_ids
+from services.api.stats import DEFAULT_DAYS, MAX_DAYS, StatsService
 from shared.instagram import SHORTCODE_SCHEMA_PATTERN, USERNAME_TEXT
 from shared.models import Task, TaskType
 from shared.schemas import (
@@ -34,9 +35,34 @@ from shared.schemas import (
     PostHistory,
     PostTaskCreated,
     PostTaskItem,
+    UserStats,
+    VideoStats,
 )
 
 HistoryRead = Callable[[HistoryService, str, HistoryWindow], Awaitable[bytes]]
+StatsRead = Callable[[StatsService, str, Any], Awaitable[BaseModel]]
+
+
+async def daily_days(
+    days: Annotated[
+        int,
+        Query(ge=1, le=MAX_DAYS, description="How many UTC days `daily` covers, newest first"),
+    ] = DEFAULT_DAYS,
+) -> int:
+    """The profile statistics' `days` parameter."""
+    return days
+
+
+async def no_options() -> None:
+    """Post statistics take no parameters."""
+
+
+async def influencer_stats(service: StatsService, user: str, days: int) -> BaseModel:
+    return await service.influencer(user, days)
+
+
+async def post_stats(service: StatsService, post_code: str, _: None) -> BaseModel:
+    return await service.post(post_code)
 
 
 @dataclass(frozen=True)
@@ -60,6 +86,13 @@ class Monitor:
     history_parameter_pattern: str
     history_doc: str
     read: HistoryRead
+    stats: type[UserStats] | type[VideoStats]
+    stats_route: str
+    stats_doc: str
+    # The route's own query parameters (a dependency), handed to `read_stats`.
+    stats_options: Callable[..., Awaitable[Any]]
+    read_stats: StatsRead
+    stats_example: Any
     created_example: Any
     history_example: Any
     tasks_example: Any
@@ -95,6 +128,13 @@ INFLUENCERS = Monitor(
     history_parameter_pattern=f"^(?:0*[1-9][0-9]{{0,18}}|{USERNAME_TEXT})$",
     history_doc="Each point says whether it was fetched live or is the last good value (fallback).",
     read=HistoryService.influencer,
+    stats=UserStats,
+    stats_route="user_stats",
+    stats_doc="Growth over 1, 7 and 30 days, a daily table, the next milestone and unusual days, "
+    "from live and imported points only (a fallback point repeats an old value).",
+    stats_options=daily_days,
+    read_stats=influencer_stats,
+    stats_example=examples.USER_STATS,
     created_example=examples.INFLUENCER_CREATED,
     history_example=examples.INFLUENCER_HISTORY,
     tasks_example=examples.INFLUENCER_TASKS,
@@ -116,6 +156,13 @@ POSTS = Monitor(
     history_parameter_pattern=SHORTCODE_SCHEMA_PATTERN,
     history_doc="`play_count` is null for posts that are not videos.",
     read=HistoryService.post,
+    stats=VideoStats,
+    stats_route="video_stats",
+    stats_doc="Growth over 1 hour, 24 hours and 7 days, its speed and engagement, from live and "
+    "imported points only (a fallback point repeats an old value).",
+    stats_options=no_options,
+    read_stats=post_stats,
+    stats_example=examples.VIDEO_STATS,
     created_example=examples.POST_CREATED,
     history_example=examples.POST_HISTORY,
     tasks_example=examples.POST_TASKS,
@@ -193,6 +240,24 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         response_model=Envelope[monitor.history],  # type: ignore[name-defined]
         responses=documented(monitor.history_example, 404, 422),
         summary=f"A {'profile' if kind is TaskType.INFLUENCER else 'post'}'s history, newest first",
+    )
+
+    async def stats(
+        target: target_path,
+        request: Request,
+        options: Annotated[Any, Depends(monitor.stats_options)],
+    ) -> Any:
+        return ok(await monitor.read_stats(stats_service(request), target, options))
+
+    stats.__doc__ = monitor.stats_doc
+    router.add_api_route(
+        f"/{monitor.stats_route}/{{{monitor.history_parameter}}}",
+        stats,
+        methods=["GET"],
+        name=monitor.stats_route,
+        response_model=Envelope[monitor.stats],  # type: ignore[name-defined]
+        responses=documented(monitor.stats_example, 404, 422),
+        summary=f"A {'profile' if kind is TaskType.INFLUENCER else 'post'}'s growth statistics",
     )
 
     @router.get(

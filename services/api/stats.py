@@ -1,0 +1,212 @@
+"""Growth statistics of a target, from its counted points (never a fallback) and roll-ups."""
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.api.history import Target, instagram_id_of, parse_post_code, task_of
+from shared.models import InfluencerDaily, InfluencerMetricsHistory, PostMetricsHistory, TaskType
+from shared.repositories.history import HistoryRepository
+from shared.repositories.rollups import HistoryModel, RollupRepository
+from shared.schemas import UserStats, VideoStats
+
+INFLUENCER_METRICS = ("follower_count", "following_count", "post_count")
+POST_METRICS = ("like_count", "comment_count", "play_count")
+INFLUENCER_WINDOWS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+POST_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+DEFAULT_DAYS = 30
+MAX_DAYS = 365
+# Anomalies look at this many daily follower deltas and need at least the second number.
+ANOMALY_DELTAS = 30
+MIN_ANOMALY_DELTAS = 7
+ANOMALY_THRESHOLD = 3.5
+# The daily buckets one request reads: the longest window, and the day before it (its delta).
+DAILY_BUCKETS = MAX_DAYS + 1
+MILESTONE_HORIZON_DAYS = 365
+
+Point = Mapping[str, Any]
+
+
+class StatsService:
+    """Answers the statistics routes; reads only, so each opens a session of its own."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def influencer(self, user: str, days: int) -> UserStats:
+        """A profile's growth, by numeric Instagram id or username."""
+        target = Target(TaskType.INFLUENCER, None, instagram_id_of(user), user)
+        async with self.sessions() as session:
+            task = await task_of(session, target)
+            latest, changes = await _changes(
+                session, InfluencerMetricsHistory, task.id, INFLUENCER_METRICS, INFLUENCER_WINDOWS
+            )
+            buckets = await RollupRepository(session).newest_buckets(
+                InfluencerDaily, task.id, INFLUENCER_METRICS, limit=DAILY_BUCKETS
+            )
+        entries = _daily(buckets)
+        gains = {
+            w: _per(changes[w]["follower_count"], days) for w, days in (("7d", 7), ("30d", 30))
+        }
+        first_day = None if latest is None else latest["recorded_at"].date() - timedelta(days=days)
+        return UserStats.model_validate(
+            {
+                "username": task.target,
+                "user_id": task.user_id,
+                "latest": latest,
+                "changes": changes,
+                "average_daily_follower_gain": gains,
+                "milestone": _milestone(
+                    latest, gains["30d"] if gains["30d"] is not None else gains["7d"]
+                ),
+                "daily": [e for e in entries if first_day is None or e["date"] > first_day],
+                "anomalies": _anomalies(entries),
+            }
+        )
+
+    async def post(self, post_code: str) -> VideoStats:
+        """A post's growth and engagement, by shortcode."""
+        code = parse_post_code(post_code)
+        async with self.sessions() as session:
+            task = await task_of(session, Target(TaskType.POST, None, None, code))
+            latest, changes = await _changes(
+                session, PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
+            )
+        per_hour = {
+            name: {w: _per(changes[w][metric], hours) for w, hours in (("1h", 1), ("24h", 24))}
+            for name, metric in (
+                ("likes_per_hour", "like_count"),
+                ("comments_per_hour", "comment_count"),
+                ("plays_per_hour", "play_count"),
+            )
+        }
+        return VideoStats.model_validate(
+            {
+                "post_code": task.target,
+                "post_id": task.post_id,
+                # Not collected yet: the collector stores counts only.
+                "owner_username": None,
+                "published_at": None,
+                "media_type": None,
+                "caption": None,
+                "latest": latest,
+                "changes": changes,
+                "velocity": per_hour,
+                "engagement_rate_by_plays": _engagement_by_plays(latest),
+                "engagement_rate_by_followers": None,
+            }
+        )
+
+
+async def _changes(
+    session: AsyncSession,
+    history: HistoryModel,
+    task_id: str,
+    metrics: Sequence[str],
+    windows: Mapping[str, timedelta],
+) -> tuple[Point | None, dict[str, dict[str, dict[str, Any] | None]]]:
+    points = HistoryRepository(session)
+    latest = await points.newest_counted_point(history, task_id, metrics)
+    changes: dict[str, dict[str, dict[str, Any] | None]] = {}
+    for window, length in windows.items():
+        then = None
+        if latest is not None:
+            then = await points.newest_counted_point(
+                history, task_id, metrics, at_or_before=latest["recorded_at"] - length
+            )
+        changes[window] = {
+            metric: None
+            if then is None or latest is None
+            else _change(then[metric], latest[metric])
+            for metric in metrics
+        }
+    return latest, changes
+
+
+def _change(before: int | None, after: int | None) -> dict[str, Any] | None:
+    if before is None or after is None:
+        return None
+    delta = after - before
+    pct = None if before == 0 else round(delta / before * 100, 2)
+    return {"from": before, "to": after, "delta": delta, "pct": pct}
+
+
+def _per(change: Mapping[str, Any] | None, units: int) -> float | None:
+    return None if change is None else change["delta"] / units
+
+
+def _daily(buckets: Sequence[Point]) -> list[dict[str, Any]]:
+    """Daily entries, newest first, each with its deltas against the next older bucket."""
+    entries = []
+    for index, bucket in enumerate(buckets):
+        previous = buckets[index + 1] if index + 1 < len(buckets) else None
+        entry: dict[str, Any] = {"date": bucket["bucket_start"].date()}
+        for metric, delta in (
+            ("follower_count", "follower_delta"),
+            ("following_count", "following_delta"),
+            ("post_count", "post_delta"),
+        ):
+            entry[metric] = bucket[metric]
+            change = None if previous is None else _change(previous[metric], bucket[metric])
+            entry[delta] = None if change is None else change["delta"]
+        entries.append(entry)
+    # The oldest bucket read only serves its successor's delta when the window is full.
+    return entries[:MAX_DAYS]
+
+
+def _milestone(latest: Point | None, gain: float | None) -> dict[str, Any] | None:
+    if latest is None or latest["follower_count"] is None or gain is None or gain <= 0:
+        return None
+    followers = latest["follower_count"]
+    scale = 1
+    while True:
+        goal = next((m * scale for m in (1, 2, 5) if m * scale > followers), None)
+        if goal is not None:
+            break
+        scale *= 10
+    days = math.ceil((goal - followers) / gain)
+    if days > MILESTONE_HORIZON_DAYS:
+        return None
+    eta = latest["recorded_at"].date() + timedelta(days=days)
+    return {"follower_count": goal, "days": days, "eta": eta}
+
+
+def _anomalies(entries: Sequence[Point]) -> list[dict[str, Any]]:
+    days = [e for e in entries if e["follower_delta"] is not None][:ANOMALY_DELTAS]
+    if len(days) < MIN_ANOMALY_DELTAS:
+        return []
+    deltas = [e["follower_delta"] for e in days]
+    median = statistics.median(deltas)
+    spread = statistics.median(abs(d - median) for d in deltas)
+    if spread == 0:
+        # Most days equal: the MAD says nothing, the mean deviation still does.
+        spread = 1.2533 * statistics.fmean(abs(d - median) for d in deltas)
+    if spread == 0:  # every day the same: nothing stands out
+        return []
+    found = []
+    for entry, delta in zip(days, deltas, strict=True):
+        score = 0.6745 * (delta - median) / spread
+        if abs(score) > ANOMALY_THRESHOLD:
+            found.append(
+                {
+                    "date": entry["date"],
+                    "metric": "follower_count",
+                    "delta": delta,
+                    "score": round(score, 2),
+                }
+            )
+    return found
+
+
+def _engagement_by_plays(latest: Point | None) -> float | None:
+    if latest is None or not latest["play_count"]:
+        return None
+    if latest["like_count"] is None or latest["comment_count"] is None:
+        return None
+    engaged: int = latest["like_count"] + latest["comment_count"]
+    plays: int = latest["play_count"]
+    return engaged / plays * 100
