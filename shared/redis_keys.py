@@ -61,6 +61,10 @@ class RedisKeys:
         """Set for a while after MySQL had no active key of this hash; creating it deletes this."""
         return f"{self.prefix}:api:unknown:{key_id}"
 
+    def api_key_lookup(self, key_id: str) -> str:
+        """Held for a moment by the one request that asks MySQL about this key hash."""
+        return f"{self.prefix}:api:lookup:{key_id}"
+
     def api_auth_failures(self, client: str) -> str:
         """The budget of failed authentications of one client address."""
         return f"{self.prefix}:api:auth-failures:{client}"

@@ -8,6 +8,7 @@ the caller on the request. The probes, /metrics and the docs stay open: orchestr
 scrapers hold no key.
 """
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -27,6 +28,8 @@ from services.api.runtime import Runtime
 log = structlog.get_logger()
 
 PROTECTED_PREFIX = "/api/v1/"
+# How often a request waiting for another's lookup of its key asks Redis again.
+LOOKUP_POLL_SECONDS = 0.02
 # Where the caller travels on the request (request.state.caller).
 CALLER = "caller"
 # Two ways to send the same key; both appear in the OpenAPI document, so Swagger UI's
@@ -123,6 +126,11 @@ def client_address(scope: Scope) -> str:
 async def _take(runtime: Runtime, key_hash: str, client: str) -> RateDecision:
     limiter = runtime.rate_limiter
     answer = await limiter.take(key_hash, client)
+    # Another request of this key is asking MySQL: wait for its answer (the lock it holds
+    # lapses by itself, so this ends).
+    while answer is Unvouched.BEING_LOOKED_UP:
+        await asyncio.sleep(LOOKUP_POLL_SECONDS)
+        answer = await limiter.take(key_hash, client)
     if answer is Unvouched.LOOK_UP:
         # Not checked lately: ask MySQL (which raises for an unknown or revoked key), note the
         # use, then let Redis vouch for the key for a while. last_used_at is thus written about
@@ -134,6 +142,14 @@ async def _take(runtime: Runtime, key_hash: str, client: str) -> RateDecision:
             raise
         await limiter.vouch(key_hash, client)
         answer = await limiter.take(key_hash, client)
+    elif isinstance(answer, RateDecision) and answer.recheck:
+        # The mark was renewed ahead of its expiry; this one request asks MySQL again, so a
+        # key revoked behind the API's back is still refused within the mark's lifetime.
+        try:
+            await runtime.api_keys.check(key_hash, record_use=True)
+        except Unauthorized:
+            await limiter.remember_unknown(key_hash)
+            raise
     if isinstance(answer, FailuresExhausted):
         settings = runtime.settings
         raise RateLimited(

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from sqlalchemy import event
 from structlog.testing import capture_logs
 
+from services.api.api_keys import hash_key
 from services.api.app import create_app
 from services.api.keys_command import run_keys_command
 from shared.redis_keys import RedisKeys
@@ -311,10 +312,31 @@ async def test_looking_up_an_active_key_spends_no_failure(
         for key in fresh_keys:
             assert (await client.get(tasks, headers={"X-API-Key": key})).status_code == 200
         first_failure = await client.get(tasks, headers={"X-API-Key": "im_wrong"})
-        second_failure = await client.get(tasks, headers={"X-API-Key": "im_wrong"})
+        second_failure = await client.get(tasks, headers={"X-API-Key": "im_wrong_too"})
 
     assert_error(first_failure, 401, "invalid_api_key")
     assert_error(second_failure, 429, "too_many_failed_authentications")
+
+
+async def test_a_busy_client_with_a_valid_key_never_meets_the_failure_budget(
+    auth_settings: Settings, sessions: Sessions, redis: Redis, keys: RedisKeys
+) -> None:
+    strict = auth_settings.model_copy(
+        update={"api_auth_failure_burst": 2, "api_auth_failures_per_minute": 1}
+    )
+    key = await add_api_key(sessions)
+    tasks = f"{POST.prefix}/tasks"
+    headers = {"X-API-Key": key}
+    async with running_app(strict) as client:
+        # Many requests at once with a key nobody vouches for yet: one lookup, no failure.
+        first = await asyncio.gather(*(client.get(tasks, headers=headers) for _ in range(20)))
+        # Its mark near expiry: renewed by one request, the others are never unvouched.
+        await redis.expire(keys.api_key_checked(hash_key(key)), 2)
+        second = await asyncio.gather(*(client.get(tasks, headers=headers) for _ in range(20)))
+        await asyncio.sleep(2.5)
+        third = await asyncio.gather(*(client.get(tasks, headers=headers) for _ in range(20)))
+
+    assert [r.status_code for r in first + second + third] == [200] * 60
 
 
 async def test_a_key_created_after_being_tried_works_at_once(
