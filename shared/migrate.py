@@ -13,11 +13,18 @@ from sqlalchemy import make_url
 
 from shared.settings import Settings
 
+# Notes MariaDB sends while migrating, which asyncmy logs as warnings though nothing is wrong:
+# it ignores the name Alembic gives its version table's primary key, and CREATE DATABASE IF NOT
+# EXISTS finds the database there.
+HARMLESS_NOTES = ("ignored for PRIMARY key", "database exists")
 
-def _not_a_mariadb_naming_note(record: logging.LogRecord) -> bool:
-    # MariaDB ignores the name Alembic gives its version table's primary key and says so as a
-    # note, which asyncmy logs as a warning; nothing is wrong.
-    return "ignored for PRIMARY key" not in record.getMessage()
+
+def _not_a_harmless_note(record: logging.LogRecord) -> bool:
+    return not any(note in record.getMessage() for note in HARMLESS_NOTES)
+
+
+def _quiet_harmless_notes() -> None:
+    logging.getLogger("asyncmy").addFilter(_not_a_harmless_note)
 
 
 def alembic_config(database_url: str) -> Config:
@@ -36,7 +43,7 @@ def head_revision() -> str | None:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Create the database if needed and migrate it to `revision`."""
-    logging.getLogger("asyncmy").addFilter(_not_a_mariadb_naming_note)
+    _quiet_harmless_notes()
     command.upgrade(alembic_config(database_url), revision)
 
 
@@ -52,6 +59,7 @@ def main(database_url: str, revision: str) -> str:
 
     url = make_url(database_url)
     where = f"database {url.database} on {url.host}:{url.port or 3306} as {url.username}"
+    _quiet_harmless_notes()
     created = asyncio.run(ensure_database(database_url))
     upgrade(database_url, revision)
     target = head_revision() if revision == "head" else revision
