@@ -52,6 +52,14 @@ class Source(enum.StrEnum):
         return self is not Source.FALLBACK
 
 
+class MediaType(enum.StrEnum):
+    """What kind of post a post is."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    CAROUSEL = "carousel"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """DATETIME(6) holding naive UTC in the database and aware UTC in Python."""
 
@@ -91,6 +99,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# A post's details that its task keeps, as the collector first read them.
+POST_DETAILS = ("owner_username", "published_at", "media_type", "caption")
+
+
 class Task(Base):
     """One monitored target (a profile or a post) and its schedule."""
 
@@ -116,6 +128,11 @@ class Task(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[int | None] = mapped_column(InstagramId)
     post_id: Mapped[str | None] = mapped_column(String(50))
+    # POST_DETAILS: null for profiles, and for posts until read.
+    owner_username: Mapped[str | None] = mapped_column(String(255))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    media_type: Mapped[MediaType | None] = mapped_column(_enum(MediaType, "media_type"))
+    caption: Mapped[str | None] = mapped_column(Text)
 
     @property
     def target(self) -> str:

@@ -103,10 +103,10 @@ USER_STATS = {
 VIDEO_STATS = {
     "post_code": "CxYQJO8xuC6",
     "post_id": "3170000000000000001",
-    "owner_username": None,
-    "published_at": None,
-    "media_type": None,
-    "caption": None,
+    "owner_username": "natgeo",
+    "published_at": "2026-09-28T16:05:12Z",
+    "media_type": "video",
+    "caption": "A leopard at dusk in the Serengeti.",
     "latest": {
         "like_count": 1_200_345,
         "comment_count": 10_234,
@@ -131,7 +131,7 @@ VIDEO_STATS = {
         "plays_per_hour": {"1h": 8_000.0, "24h": 8_333.33},
     },
     "engagement_rate_by_plays": 12.35,
-    "engagement_rate_by_followers": None,
+    "engagement_rate_by_followers": 0.43,
 }
 STOPPED = {"deleted_task_ids": [TASK_ID], "not_found_task_ids": []}
 STATUS = {"status": "active"}

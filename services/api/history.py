@@ -1,4 +1,5 @@
-"""History reads: the default view through the Redis cache, any other view from MySQL's rows."""
+"""History reads: the default view through the Redis cache, any other view from MySQL's rows
+(hourly and daily views from their roll-ups)."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,12 @@ class HistoryService:
                     return cached
             kind = INFLUENCER_HISTORY if task.task_type is TaskType.INFLUENCER else POST_HISTORY
             points = await HistoryRepository(session).points_json(
-                kind, task.id, limit=window.limit, since=window.since, until=window.until
+                kind,
+                task.id,
+                limit=window.limit,
+                since=window.since,
+                until=window.until,
+                grain=window.grain,
             )
         body = encode_history(task, points)
         if window.is_default:

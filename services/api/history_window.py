@@ -1,5 +1,7 @@
-"""Which points a history read asks for: `limit`, `since` and `until` from the query string."""
+"""Which points a history read asks for: `granularity`, `limit`, `since` and `until` from the
+query string."""
 
+import enum
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -8,6 +10,7 @@ from typing import Annotated
 from fastapi import Query
 
 from services.api.errors import InvalidInput
+from shared.repositories.rollups import Grain
 
 DEFAULT_HISTORY_LIMIT = 100
 MAX_HISTORY_LIMIT = 1000
@@ -24,18 +27,33 @@ EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 
 
+class Granularity(enum.StrEnum):
+    """Every stored point, or one per UTC hour or day."""
+
+    RAW = "raw"
+    HOUR = "hour"
+    DAY = "day"
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryWindow:
-    """The newest `limit` points, optionally only those recorded between two UTC times."""
+    """The newest `limit` points (of each `grain` bucket, its last counted one), optionally only
+    those between two UTC times."""
 
     limit: int = DEFAULT_HISTORY_LIMIT
     since: datetime | None = None
     until: datetime | None = None
+    grain: Grain | None = None
 
     @property
     def is_default(self) -> bool:
         """Only the default view is cached: it is what clients poll."""
-        return self.limit == DEFAULT_HISTORY_LIMIT and self.since is None and self.until is None
+        return (
+            self.limit == DEFAULT_HISTORY_LIMIT
+            and self.since is None
+            and self.until is None
+            and self.grain is None
+        )
 
 
 def _time_query(description: str) -> object:
@@ -45,20 +63,38 @@ def _time_query(description: str) -> object:
     )
 
 
+GranularityQuery = Annotated[
+    Granularity,
+    Query(
+        description="`raw`: every stored point. `hour` / `day`: one point per UTC hour or day, "
+        "the last counted one of it, read from the hourly and daily roll-ups; fallback points "
+        "are left out (a bucket holding only fallback points has no point). `limit`, `since` "
+        "and `until` then apply to the buckets: a bucket is in when its hour or day overlaps "
+        "since..until, and its point may lie outside them."
+    ),
+]
 LimitQuery = Annotated[
-    int, Query(ge=1, le=MAX_HISTORY_LIMIT, description="How many points, newest first")
+    int,
+    Query(
+        ge=1,
+        le=MAX_HISTORY_LIMIT,
+        description="How many points (with hour / day, buckets), newest first",
+    ),
 ]
 SinceQuery = Annotated[str | None, _time_query("Only points recorded at or after this time")]
 UntilQuery = Annotated[str | None, _time_query("Only points recorded at or before this time")]
 
 
-def history_window(limit: int, since: str | None, until: str | None) -> HistoryWindow:
+def history_window(
+    limit: int, since: str | None, until: str | None, granularity: Granularity
+) -> HistoryWindow:
     """The window of a history read, with both ends in UTC."""
     since_utc = _parse_time("since", since)
     until_utc = _parse_time("until", until)
     if since_utc is not None and until_utc is not None and since_utc > until_utc:
         raise InvalidInput.for_field("since", "must not be later than until")
-    return HistoryWindow(limit=limit, since=since_utc, until=until_utc)
+    grain = None if granularity is Granularity.RAW else Grain(granularity.value)
+    return HistoryWindow(limit=limit, since=since_utc, until=until_utc, grain=grain)
 
 
 def _parse_time(field: str, text: str | None) -> datetime | None:

@@ -9,9 +9,17 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.history import Target, instagram_id_of, parse_post_code, task_of
-from shared.models import InfluencerDaily, InfluencerMetricsHistory, PostMetricsHistory, TaskType
+from shared.instagram import InvalidInstagramInput, parse_username
+from shared.models import (
+    POST_DETAILS,
+    InfluencerDaily,
+    InfluencerMetricsHistory,
+    PostMetricsHistory,
+    TaskType,
+)
 from shared.repositories.history import HistoryRepository
 from shared.repositories.rollups import HistoryModel, RollupRepository
+from shared.repositories.tasks import TaskRepository
 from shared.schemas import UserStats, VideoStats
 
 INFLUENCER_METRICS = ("follower_count", "following_count", "post_count")
@@ -76,6 +84,7 @@ class StatsService:
             latest, changes = await _changes(
                 session, PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
             )
+            followers = await _owner_followers(session, task.owner_username)
         per_hour = {
             name: {w: _per(changes[w][metric], hours) for w, hours in (("1h", 1), ("24h", 24))}
             for name, metric in (
@@ -88,16 +97,12 @@ class StatsService:
             {
                 "post_code": task.target,
                 "post_id": task.post_id,
-                # Not collected yet: the collector stores counts only.
-                "owner_username": None,
-                "published_at": None,
-                "media_type": None,
-                "caption": None,
+                **{name: getattr(task, name) for name in POST_DETAILS},
                 "latest": latest,
                 "changes": changes,
                 "velocity": per_hour,
-                "engagement_rate_by_plays": _engagement_by_plays(latest),
-                "engagement_rate_by_followers": None,
+                "engagement_rate_by_plays": _engagement(latest, _plays(latest)),
+                "engagement_rate_by_followers": _engagement(latest, followers),
             }
         )
 
@@ -202,11 +207,33 @@ def _anomalies(entries: Sequence[Point]) -> list[dict[str, Any]]:
     return found
 
 
-def _engagement_by_plays(latest: Point | None) -> float | None:
-    if latest is None or not latest["play_count"]:
+async def _owner_followers(session: AsyncSession, owner: str | None) -> int | None:
+    """The latest counted follower count of a post's owner, when an influencer task monitors
+    them."""
+    if owner is None:
+        return None
+    try:
+        username = parse_username(owner)
+    except InvalidInstagramInput:  # TikHub's word, not a name a task could watch
+        return None
+    task = await TaskRepository(session).get_by_target(TaskType.INFLUENCER, username)
+    if task is None:
+        return None
+    point = await HistoryRepository(session).newest_counted_point(
+        InfluencerMetricsHistory, task.id, ("follower_count",)
+    )
+    return None if point is None else point["follower_count"]
+
+
+def _plays(latest: Point | None) -> int | None:
+    return None if latest is None else latest["play_count"]
+
+
+def _engagement(latest: Point | None, audience: int | None) -> float | None:
+    """(likes + comments) at the latest point per `audience`, in percent; null without either."""
+    if latest is None or not audience:
         return None
     if latest["like_count"] is None or latest["comment_count"] is None:
         return None
     engaged: int = latest["like_count"] + latest["comment_count"]
-    plays: int = latest["play_count"]
-    return engaged / plays * 100
+    return engaged / audience * 100

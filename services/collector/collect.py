@@ -21,7 +21,7 @@ from services.collector.rate_limiter import RateLimited
 from services.collector.tikhub import Fetched, TikHubClient
 from services.collector.tikhub_errors import ErrorKind, TikHubError
 from services.collector.writer import SlotRecord, SlotWriter
-from shared.models import Source, Task, TaskStatus, TaskType, utcnow
+from shared.models import POST_DETAILS, Source, Task, TaskStatus, TaskType, utcnow
 from shared.redis_keys import RedisKeys
 from shared.repositories.tasks import TaskRepository
 
@@ -193,6 +193,7 @@ class Collector:
                 now=now,
                 user_id=user_id if user_id != task.user_id else None,
                 post_id=post_id if post_id != task.post_id else None,
+                details=_new_details(task, snapshot),
             )
         )
         await self._invalidate(task, user_id or task.user_id)
@@ -237,6 +238,18 @@ class Collector:
             await self.redis.delete(self.keys.post_history(task.target))
         elif user_id is not None:
             await self.redis.delete(self.keys.influencer_history(user_id))
+
+
+def _new_details(task: Task, snapshot: Snapshot) -> dict[str, Any]:
+    """The post details this fetch read that its task does not have yet (PostSnapshot names
+    them as the task does)."""
+    if not isinstance(snapshot, PostSnapshot):
+        return {}
+    return {
+        name: getattr(snapshot, name)
+        for name in POST_DETAILS
+        if getattr(task, name) is None and getattr(snapshot, name) is not None
+    }
 
 
 def _history_row(

@@ -7,7 +7,10 @@ returns None for a number it cannot find: a missing count is unknown, never 0.
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
 from typing import Any, Self, TypeVar
+
+from shared.models import MediaType
 
 # Where a profile's fields live, as paths from the payload's root, most specific first.
 PROFILE_ROOTS: tuple[tuple[str | int, ...], ...] = (
@@ -51,11 +54,22 @@ PLAYS = (
     ("video_play_count",),
     ("video_view_count",),
 )
-VIDEO_MEDIA_TYPE = 2
+OWNER_USERNAME = (("owner", "username"), ("user", "username"))
+PUBLISHED_AT = (("taken_at",), ("taken_at_timestamp",))
+CAPTION = (("caption", "text"), ("edge_media_to_caption", "edges", 0, "node", "text"))
+# Instagram's media_type codes, and the product types that name a kind where no code is sent.
+MEDIA_TYPES = {1: MediaType.IMAGE, 2: MediaType.VIDEO, 8: MediaType.CAROUSEL}
+PRODUCT_TYPES = {
+    "clips": MediaType.VIDEO,
+    "igtv": MediaType.VIDEO,
+    "carousel_container": MediaType.CAROUSEL,
+}
 # What the columns hold (BIGINT counts, BIGINT UNSIGNED ids); a larger number is garbage, and
 # storing it would fail the write.
 MAX_COUNT = 2**63 - 1
 MAX_INSTAGRAM_ID = 2**64 - 1
+# 9999-12-31, the end of DATETIME's range.
+MAX_UNIX_TIME = 253_402_300_799
 
 SnapshotT = TypeVar("SnapshotT", bound="Snapshot")
 
@@ -119,6 +133,10 @@ class PostSnapshot(Snapshot):
     comment_count: int | None = None
     play_count: int | None = None
     is_video: bool | None = None
+    owner_username: str | None = None
+    published_at: datetime | None = None
+    media_type: MediaType | None = None
+    caption: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -150,10 +168,10 @@ def parse_profile(payload: Any) -> ProfileSnapshot:
 def parse_post(payload: Any) -> PostSnapshot:
     """Read a post from any of the post shapes TikHub returns."""
     node = _first_node(payload, POST_ROOTS, looks_like=_looks_like_post)
-    media_type = _first(node, (("media_type",),))
+    media_type = _media_type(node)
     is_video = _flag(_first(node, (("is_video",),)))
-    if is_video is None and isinstance(media_type, int) and not isinstance(media_type, bool):
-        is_video = media_type == VIDEO_MEDIA_TYPE
+    if is_video is None and media_type is not None:
+        is_video = media_type is MediaType.VIDEO
     return PostSnapshot(
         post_id=_post_id(_first(node, (("pk",), ("id",)))),
         code=_text(_first(node, (("code",), ("shortcode",)))),
@@ -161,6 +179,10 @@ def parse_post(payload: Any) -> PostSnapshot:
         comment_count=_count(_first(node, COMMENTS)),
         play_count=_count(_first(node, PLAYS)),
         is_video=is_video,
+        owner_username=_text(_first(node, OWNER_USERNAME)),
+        published_at=_unix_time(_first(node, PUBLISHED_AT)),
+        media_type=media_type,
+        caption=_text(_first(node, CAPTION)),
     )
 
 
@@ -254,6 +276,23 @@ def _post_id(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text[:50] or None
+
+
+def _media_type(node: Any) -> MediaType | None:
+    code = _first(node, (("media_type",),))
+    if isinstance(code, int) and not isinstance(code, bool) and code in MEDIA_TYPES:
+        return MEDIA_TYPES[code]
+    product = _first(node, (("product_type",),))
+    return PRODUCT_TYPES.get(product) if isinstance(product, str) else None
+
+
+def _unix_time(value: Any) -> datetime | None:
+    # Seconds since the epoch; a number MySQL's DATETIME cannot hold is garbage.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not 0 < value < MAX_UNIX_TIME:
+        return None
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _text(value: Any) -> str | None:

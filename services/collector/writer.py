@@ -10,7 +10,7 @@ before it goes on (to delete the API's cached history), so nothing is acknowledg
 import asyncio
 import contextvars
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import TaskType
 from shared.repositories.history import HistoryRepository
-from shared.repositories.tasks import TaskRepository
+from shared.repositories.tasks import TaskRepository, success_values
 
 log = structlog.get_logger()
 
@@ -44,6 +44,13 @@ class SlotRecord:
     # Instagram ids the fetch learned, only when they differ from the task's.
     user_id: int | None = None
     post_id: str | None = None
+    # Post details (payloads.POST_DETAILS) the fetch read that the task does not have yet.
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def learned(self) -> bool:
+        """Whether the task has more to remember than a good fetch."""
+        return self.user_id is not None or self.post_id is not None or bool(self.details)
 
 
 Pending = tuple[SlotRecord, "asyncio.Future[None]"]
@@ -97,16 +104,18 @@ class SlotWriter:
             await history.add_influencer_points(_rows(records, TaskType.INFLUENCER))
             await history.add_post_points(_rows(records, TaskType.POST))
             await tasks.record_successes(
-                sorted(r.task_id for r in successes if r.user_id is None and r.post_id is None),
+                sorted(r.task_id for r in successes if not r.learned),
                 now=max((r.now for r in successes), default=records[0].now),
             )
             # In id order like the one above, so that two processes' transactions lock tasks
             # in the same order.
             await tasks.record_each_success(
                 [
-                    {"task_id": r.task_id, "now": r.now, "user_id": r.user_id, "post_id": r.post_id}
+                    success_values(
+                        r.task_id, now=r.now, user_id=r.user_id, post_id=r.post_id, **r.details
+                    )
                     for r in sorted(successes, key=lambda r: r.task_id)
-                    if r.user_id is not None or r.post_id is not None
+                    if r.learned
                 ]
             )
             for record in sorted(records, key=lambda r: r.task_id):

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import InfluencerMetricsHistory, PostMetricsHistory, Source
-from shared.repositories.rollups import HistoryModel, RollupRepository
+from shared.repositories.rollups import ROLLUPS, Grain, HistoryModel, RollupRepository
 
 # recorded_at comes back naive (read without the models' type, see HistoryKind); it is UTC, and
 # the API writes UTC times with a Z.
@@ -30,9 +30,20 @@ class HistoryKind:
 
     @functools.cached_property
     def table(self) -> Any:
-        types = {"recorded_at": mysql.DATETIME(fsp=6)}
-        columns = (column(name, types.get(name)) for name in ("task_id", *self.fields, "id"))
-        return table(self.model.__tablename__, *columns)
+        return _plain_table(self.model.__tablename__, ("task_id", *self.fields, "id"))
+
+    @functools.cached_property
+    def bucket_tables(self) -> Mapping[Grain, Any]:
+        """The roll-ups as plain tables: the same point fields, and bucket_start."""
+        return {
+            grain: _plain_table(model.__tablename__, ("task_id", *self.fields, "bucket_start"))
+            for grain, model in ROLLUPS[self.model].buckets.items()
+        }
+
+
+def _plain_table(name: str, names: Sequence[str]) -> Any:
+    types = {"recorded_at": mysql.DATETIME(fsp=6), "bucket_start": mysql.DATETIME(fsp=6)}
+    return table(name, *(column(name, types.get(name)) for name in names))
 
 
 INFLUENCER_HISTORY = HistoryKind(
@@ -82,13 +93,21 @@ class HistoryRepository:
         limit: int,
         since: datetime | None = None,
         until: datetime | None = None,
+        grain: Grain | None = None,
     ) -> bytes:
         """A task's newest `limit` points within [since, until], newest first (of one time, the
-        last stored first), as a JSON array of the API's point objects."""
-        query = newest_points_query(kind, since=since is not None, until=until is not None)
+        last stored first), as a JSON array of the API's point objects.
+
+        With a `grain`, the last counted point of each of the newest `limit` buckets that
+        overlap [since, until], from the roll-up.
+        """
+        query = newest_points_query(
+            kind, since=since is not None, until=until is not None, grain=grain
+        )
         parameters: dict[str, Any] = {"task_id": task_id, "limit": limit}
         if since is not None:
-            parameters["since"] = _naive_utc(since)
+            # The bucket that holds `since` overlaps the window.
+            parameters["since"] = _naive_utc(since if grain is None else grain.start(since))
         if until is not None:
             parameters["until"] = _naive_utc(until)
         rows = (await self.session.execute(query, parameters)).all()
@@ -146,17 +165,22 @@ class HistoryRepository:
 
 
 @functools.cache
-def newest_points_query(kind: HistoryKind, *, since: bool, until: bool) -> Select[Any]:
+def newest_points_query(
+    kind: HistoryKind, *, since: bool, until: bool, grain: Grain | None = None
+) -> Select[Any]:
     # Built once per shape of window: the API runs it on every read that misses the cache. It
-    # walks the primary key (task_id, recorded_at, id) backwards from the window's end.
-    history = kind.table
-    query = select(*(history.c[field] for field in kind.fields))
-    query = query.where(history.c.task_id == bindparam("task_id"))
+    # walks the primary key backwards from the window's end: (task_id, recorded_at, id) of the
+    # rows, or (task_id, bucket_start) of a roll-up.
+    source = kind.table if grain is None else kind.bucket_tables[grain]
+    time = source.c.recorded_at if grain is None else source.c.bucket_start
+    # Of one time, the row stored last; a bucket has one time only.
+    order = [time.desc()] if grain is not None else [time.desc(), source.c.id.desc()]
+    query = select(*(source.c[field] for field in kind.fields))
+    query = query.where(source.c.task_id == bindparam("task_id"))
     if since:
-        query = query.where(history.c.recorded_at >= bindparam("since"))
+        query = query.where(time >= bindparam("since"))
     if until:
-        query = query.where(history.c.recorded_at <= bindparam("until"))
-    order = (history.c.recorded_at.desc(), history.c.id.desc())
+        query = query.where(time <= bindparam("until"))
     return query.order_by(*order).limit(bindparam("limit"))
 
 

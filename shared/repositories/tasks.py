@@ -22,7 +22,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import (
+    POST_DETAILS,
     InfluencerMetricsHistory,
+    MediaType,
     PostMetricsHistory,
     Task,
     TaskStatus,
@@ -79,8 +81,10 @@ def _success_values(now: object) -> dict[str, object]:
     }
 
 
-# A good fetch: the failure count reset, and the Instagram ids it learnt (None keeps the one
-# stored). Core, not ORM: the collector runs it for many tasks at once (an executemany).
+# A good fetch: the failure count reset, the Instagram ids it learnt (None keeps the one
+# stored), and a post's details where the task has none yet: they are kept as first read, so a
+# later edit of the caption does not rewrite what the task says. Core, not ORM: the collector
+# runs it for many tasks at once (an executemany).
 RECORD_SUCCESS = (
     update(cast(Table, Task.__table__))
     .where(Task.id == bindparam("task_id"))
@@ -88,8 +92,38 @@ RECORD_SUCCESS = (
         **_success_values(bindparam("now")),
         user_id=func.coalesce(bindparam("user_id"), Task.user_id),
         post_id=func.coalesce(bindparam("post_id"), Task.post_id),
+        **{
+            name: func.coalesce(
+                getattr(Task, name), bindparam(name, type_=getattr(Task, name).type)
+            )
+            for name in POST_DETAILS
+        },
     )
 )
+
+
+def success_values(
+    task_id: str,
+    *,
+    now: datetime,
+    user_id: int | None = None,
+    post_id: str | None = None,
+    owner_username: str | None = None,
+    published_at: datetime | None = None,
+    media_type: MediaType | None = None,
+    caption: str | None = None,
+) -> dict[str, object]:
+    """One task's parameters of `record_each_success`: all of them, None where not learnt."""
+    return {
+        "task_id": task_id,
+        "now": now,
+        "user_id": user_id,
+        "post_id": post_id,
+        "owner_username": owner_username,
+        "published_at": published_at,
+        "media_type": media_type,
+        "caption": caption,
+    }
 
 
 class TargetAlreadyMonitored(Exception):
@@ -284,11 +318,11 @@ class TaskRepository:
     ) -> None:
         """Note a good fetch: reset the failure count, remember the target's Instagram id."""
         await self.record_each_success(
-            [{"task_id": task_id, "now": now, "user_id": user_id, "post_id": post_id}]
+            [success_values(task_id, now=now, user_id=user_id, post_id=post_id)]
         )
 
     async def record_each_success(self, successes: Sequence[dict[str, object]]) -> None:
-        """record_success for many tasks, in their order: dicts of its arguments (all four)."""
+        """record_success for many tasks, in their order: dicts of `success_values`."""
         if successes:
             await self.session.execute(RECORD_SUCCESS, successes)
 

@@ -212,6 +212,8 @@ async def test_limit_since_and_until_select_points(client: AsyncClient, sessions
         ("until=2026-11-01T00:00:00", "until"),
         ("until=2026-13-01T00:00:00Z", "until"),
         ("since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z", "since"),
+        ("granularity=week", "granularity"),
+        ("granularity=Hour", "granularity"),
     ],
 )
 async def test_invalid_windows_are_refused(
@@ -222,3 +224,99 @@ async def test_invalid_windows_are_refused(
         error = assert_error(await client.get(f"{path}?{query}"), 422, "validation_error")
         assert field in error["message"]
         assert error["details"][0]["field"] == field
+
+
+def at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_hourly_and_daily_views_keep_each_buckets_last_counted_point(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    # Followers 1000 + n every 20 minutes from 00:00 (n = 0…9, the last at 03:00); a fallback at
+    # 03:40 in the last of those hours, and one alone in the 05:00 hour.
+    task_id = await create_task(client, INFLUENCER, "natgeo")
+    await learn_user_id(sessions, task_id, USER_ID, START)
+    step = timedelta(minutes=20)
+    await add_influencer_points(
+        sessions, task_id, user_id=USER_ID, start=START, count=10, step=step
+    )
+    for moment in (START + timedelta(hours=3, minutes=40), START + timedelta(hours=5, minutes=10)):
+        await add_influencer_points(
+            sessions, task_id, user_id=USER_ID, start=moment, count=1, source=Source.FALLBACK
+        )
+
+    response = await client.get(f"{USER_HISTORY}/{USER_ID}?granularity=hour")
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["history"] == [
+        {
+            "follower_count": 1000 + n,
+            "following_count": 10,
+            "post_count": None,
+            "bio": f"bio {n}",
+            "recorded_at": at(START + n * step),
+            "source": "live",
+        }
+        for n in (9, 8, 5, 2)
+    ]
+
+    async def followers(query: str) -> list[int]:
+        response = await client.get(f"{USER_HISTORY}/natgeo?{query}")
+        assert response.status_code == 200, response.text
+        return [point["follower_count"] for point in response.json()["data"]["history"]]
+
+    assert await followers("granularity=day") == [1009]
+    assert await followers("granularity=hour&limit=2") == [1009, 1008]
+    # A bucket is in when its hour overlaps the window, though its point may lie outside.
+    assert await followers("granularity=hour&since=2026-11-01T01:30:00Z") == [1009, 1008, 1005]
+    assert await followers("granularity=hour&until=2026-11-01T01:30:00Z") == [1005, 1002]
+    assert await followers(
+        "granularity=hour&since=2026-11-01T01:59:59Z&until=2026-11-01T02:00:00Z"
+    ) == [1008, 1005]
+    assert await followers("granularity=day&since=2026-11-01T12:00:00Z") == [1009]
+    assert await followers("granularity=day&since=2026-11-02T00:00:00Z") == []
+    # Raw is the default, fallback points included.
+    assert await followers("granularity=raw&limit=3") == [1000, 1000, 1009]
+
+
+async def test_daily_view_of_a_post(client: AsyncClient, sessions: Sessions) -> None:
+    task_id = await create_task(client, POST, "CxYQJO8xuC6")
+    step = timedelta(hours=8)
+    # Likes 500 + n at 00:00, 08:00 and 16:00 of 1 November, then 00:00 and 08:00 of the 2nd.
+    await add_post_points(
+        sessions, task_id, post_code="CxYQJO8xuC6", start=START, count=5, step=step
+    )
+    response = await client.get(f"{VIDEO_HISTORY}/CxYQJO8xuC6?granularity=day")
+    assert response.json()["data"] == {
+        "post_code": "CxYQJO8xuC6",
+        "history": [
+            {
+                "like_count": 500 + n,
+                "comment_count": 7,
+                "play_count": None,
+                "recorded_at": at(START + n * step),
+                "source": "live",
+            }
+            for n in (4, 2)
+        ],
+    }
+
+
+async def test_bucketed_views_are_never_served_stale_from_the_cache(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    task_id = await profile_with_points(client, sessions, 1)
+    default = await client.get(f"{USER_HISTORY}/{USER_ID}")
+    assert (await client.get(f"{USER_HISTORY}/{USER_ID}?granularity=raw")).content == (
+        default.content
+    )
+    await client.get(f"{USER_HISTORY}/{USER_ID}?granularity=hour")
+    # Stored without the collector, which would also clear the default view's cached copy.
+    later = START + timedelta(hours=1)
+    await add_influencer_points(sessions, task_id, user_id=USER_ID, start=later, count=1)
+
+    for granularity in ("hour", "day"):
+        response = await client.get(f"{USER_HISTORY}/{USER_ID}?granularity={granularity}")
+        history = response.json()["data"]["history"]
+        assert history[0]["recorded_at"] == at(later)
+    assert (await client.get(f"{USER_HISTORY}/{USER_ID}")).content == default.content

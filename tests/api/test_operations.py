@@ -260,3 +260,18 @@ async def test_the_schema_publishes_the_post_code_rules(settings: Settings, valu
     schema = _parameter(history, "post_code")
     assert schema["maxLength"] == 64
     assert bool(re.search(schema["pattern"], value)) == _accepts(parse_shortcode, value)
+
+
+async def test_both_history_routes_publish_granularity(settings: Settings) -> None:
+    document = await openapi_document(settings)
+    assert document["components"]["schemas"]["Granularity"]["enum"] == ["raw", "hour", "day"]
+    for path in (
+        f"{INFLUENCER.prefix}/user_history/{{user_id}}",
+        f"{POST.prefix}/video_history/{{post_code}}",
+    ):
+        parameter = next(
+            p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "granularity"
+        )
+        assert parameter["schema"]["default"] == "raw"
+        # Clients must learn that the bucketed views leave fallback points out.
+        assert "fallback points are left out" in parameter["description"]

@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from shared.models import Source
+from shared.models import POST_DETAILS, MediaType, Source
 from shared.repositories.history import HistoryRepository
+from shared.repositories.tasks import TaskRepository, success_values
 from tests.api.support import (
     INFLUENCER,
     INFLUENCER_PREFIX,
@@ -254,4 +255,93 @@ async def test_video_stats_of_200_hours(client: AsyncClient, sessions: Sessions)
         "plays_per_hour": {"1h": 50.0, "24h": 50.0},
     }
     assert data["engagement_rate_by_plays"] == pytest.approx(3_500 / 15_000 * 100)
+    assert data["engagement_rate_by_followers"] is None
+
+
+async def learn_post_details(sessions: Sessions, task_id: str, owner: str) -> None:
+    """What the collector stores after its first fetch of a post."""
+    async with sessions.begin() as session:
+        await TaskRepository(session).record_each_success(
+            [
+                success_values(
+                    task_id,
+                    now=D0,
+                    post_id="3170000000000000001",
+                    owner_username=owner,
+                    published_at=datetime(2026, 10, 1, 8, 30, tzinfo=UTC),
+                    media_type=MediaType.VIDEO,
+                    caption="Into the wild",
+                )
+            ]
+        )
+
+
+async def add_post_point(sessions: Sessions, task_id: str, code: str) -> None:
+    """3,000 likes and 500 comments, no plays, at D0."""
+    async with sessions.begin() as session:
+        await HistoryRepository(session).add_post_point(
+            task_id=task_id,
+            post_code=code,
+            post_id="3170000000000000001",
+            like_count=3_000,
+            comment_count=500,
+            play_count=None,
+            recorded_at=D0,
+            scheduled_for=D0,
+            source=Source.LIVE,
+        )
+
+
+async def test_video_stats_carry_the_posts_details_and_engagement_by_the_owners_followers(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    owner_id = await create_task(client, INFLUENCER, "natgeo")
+    await learn_user_id(sessions, owner_id, USER_ID, D0)
+    async with sessions.begin() as session:
+        await HistoryRepository(session).add_influencer_points(
+            [
+                profile_row(owner_id, D0, 15_000),
+                profile_row(owner_id, D0 + timedelta(hours=1), 20_000),
+                # Later, but a fallback: the owner's latest follower count stays 20,000.
+                profile_row(owner_id, D0 + timedelta(hours=2), 999_999, source=Source.FALLBACK),
+            ]
+        )
+    codes = {"natgeo": "CxYQJO8xuC6", "NatGeo": "B_x-y_Z12", "someone.else": "DaAAAAAAAAA"}
+    for owner, code in codes.items():
+        task_id = await create_task(client, POST, code)
+        await learn_post_details(sessions, task_id, owner)
+        await add_post_point(sessions, task_id, code)
+
+    data = (await client.get(f"{POST_PREFIX}/video_stats/CxYQJO8xuC6")).json()["data"]
+    assert {name: data[name] for name in ("post_id", *POST_DETAILS)} == {
+        "post_id": "3170000000000000001",
+        "owner_username": "natgeo",
+        "published_at": "2026-10-01T08:30:00Z",
+        "media_type": "video",
+        "caption": "Into the wild",
+    }
+    # (3,000 + 500) / 20,000 * 100; no plays, so no rate by plays.
+    assert data["engagement_rate_by_followers"] == pytest.approx(17.5)
+    assert data["engagement_rate_by_plays"] is None
+    # Usernames are not case-sensitive; a post whose owner no task monitors has no rate.
+    upper = (await client.get(f"{POST_PREFIX}/video_stats/B_x-y_Z12")).json()["data"]
+    assert upper["engagement_rate_by_followers"] == pytest.approx(17.5)
+    other = (await client.get(f"{POST_PREFIX}/video_stats/DaAAAAAAAAA")).json()["data"]
+    assert other["owner_username"] == "someone.else"
+    assert other["engagement_rate_by_followers"] is None
+
+
+async def test_an_owner_without_counted_followers_gives_no_rate(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    owner_id = await create_task(client, INFLUENCER, "natgeo")
+    async with sessions.begin() as session:
+        await HistoryRepository(session).add_influencer_point(
+            **profile_row(owner_id, D0, 20_000, source=Source.FALLBACK)
+        )
+    task_id = await create_task(client, POST, "CxYQJO8xuC6")
+    await learn_post_details(sessions, task_id, "natgeo")
+    await add_post_point(sessions, task_id, "CxYQJO8xuC6")
+    data = (await client.get(f"{POST_PREFIX}/video_stats/CxYQJO8xuC6")).json()["data"]
+    assert data["owner_username"] == "natgeo"
     assert data["engagement_rate_by_followers"] is None

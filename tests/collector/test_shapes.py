@@ -1,5 +1,6 @@
 """Every response shape TikHub has been seen to send ends as the right history row."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -207,3 +208,37 @@ async def test_non_videos_store_null_plays(
         collector, sessions, tikhub, {POST_BY_URL: {"json": success(payload)}}
     )
     assert counts == {"likes": 1_204, "comments": 33, "plays": None}
+
+
+async def test_a_posts_details_are_stored_as_first_read(
+    collector: Collector, sessions: Sessions, tikhub: respx.MockRouter
+) -> None:
+    first = items_post(
+        media_type=8,
+        like_count=310,
+        comment_count=4,
+        taken_at=1_790_000_000,
+        caption={"text": "Three frames of one morning"},
+        user={"pk": "42", "username": "natgeo"},
+    )
+    route = tikhub.get(POST_BY_URL).respond(200, json=success(first))
+    task = await make_task(sessions, TaskType.POST, "CxYQJO8xuC6")
+    slot = slot_now()
+    assert await collector.collect(task.id, slot - timedelta(seconds=30), job_try=1) is (
+        Outcome.LIVE
+    )
+
+    # The caption edited and the owner renamed: the task keeps what it first read.
+    edited = first | {"caption": {"text": "edited"}, "user": {"pk": "42", "username": "renamed"}}
+    route.respond(200, json=success(edited))
+    assert await collector.collect(task.id, slot, job_try=1) is Outcome.LIVE
+
+    assert len(await post_rows(sessions)) == 2
+    stored = await reload(sessions, task.id)
+    assert (stored.owner_username, stored.published_at, stored.media_type, stored.caption) == (
+        "natgeo",
+        datetime(2026, 9, 21, 14, 13, 20, tzinfo=UTC),
+        "carousel",
+        "Three frames of one morning",
+    )
+    assert stored.post_id == MEDIA_ID

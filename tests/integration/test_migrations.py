@@ -10,6 +10,7 @@ import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, make_url, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import migrate
 from shared.db import create_engine, create_session_factory, wait_for_schema
@@ -20,6 +21,8 @@ from shared.models import (
     InfluencerMetricsHistory,
     PostMetricsHistory,
     Source,
+    Task,
+    TaskStatus,
     TaskType,
 )
 from shared.repositories.history import INFLUENCER_HISTORY, POST_HISTORY, HistoryRepository
@@ -71,6 +74,26 @@ async def test_upgrade_creates_database_and_tables_then_downgrade_removes_them()
         await drop_database(url)
 
 
+async def task_of_0003(session: AsyncSession, kind: TaskType, target: str) -> str:
+    """A task stored with the columns `task` had at revision 0003 only."""
+    task_id = str(uuid.uuid4())
+    await session.execute(
+        insert(Task),
+        {
+            "id": task_id,
+            "task_type": kind,
+            ("username" if kind is TaskType.INFLUENCER else "post_code"): target,
+            "interval_seconds": 60,
+            "status": TaskStatus.ACTIVE,
+            "created_at": T0,
+            "updated_at": T0,
+            "next_run_at": T0,
+            "consecutive_failures": 0,
+        },
+    )
+    return task_id
+
+
 async def test_the_rows_migration_keeps_the_history_and_tells_post_codes_apart() -> None:
     url = database_url_named(f"im_migrate_{uuid.uuid4().hex[:8]}")
     engine = create_engine(Settings(database_url=url), pool_size=1)
@@ -78,16 +101,15 @@ async def test_the_rows_migration_keeps_the_history_and_tells_post_codes_apart()
     try:
         await asyncio.to_thread(migrate.upgrade, url, "0003")
         async with sessions.begin() as session:
-            tasks = TaskRepository(session)
-            profile = await tasks.create(TaskType.INFLUENCER, "natgeo", interval_seconds=60, now=T0)
-            post = await tasks.create(TaskType.POST, "CxYQJO8xuC6", interval_seconds=60, now=T0)
+            profile_id = await task_of_0003(session, TaskType.INFLUENCER, "natgeo")
+            post_id = await task_of_0003(session, TaskType.POST, "CxYQJO8xuC6")
             # Stored out of time order, as late jobs do.
             minutes = [*range(250), *range(260, 300), *range(250, 260)]
             await session.execute(
                 insert(InfluencerMetricsHistory),
                 [
                     {
-                        "task_id": profile.id,
+                        "task_id": profile_id,
                         "scheduled_for": T0 + timedelta(minutes=m),
                         "recorded_at": T0 + timedelta(minutes=m, seconds=1),
                         "user_id": 787132,
@@ -102,7 +124,7 @@ async def test_the_rows_migration_keeps_the_history_and_tells_post_codes_apart()
                 insert(PostMetricsHistory),
                 [
                     {
-                        "task_id": post.id,
+                        "task_id": post_id,
                         "scheduled_for": T0 + timedelta(minutes=m),
                         "recorded_at": T0 + timedelta(minutes=m, seconds=1),
                         "post_code": "CxYQJO8xuC6",
@@ -120,16 +142,16 @@ async def test_the_rows_migration_keeps_the_history_and_tells_post_codes_apart()
         async with sessions.begin() as session:
             history = HistoryRepository(session)
             profiles = orjson.loads(
-                await history.points_json(INFLUENCER_HISTORY, profile.id, limit=1000)
+                await history.points_json(INFLUENCER_HISTORY, profile_id, limit=1000)
             )
-            posts = orjson.loads(await history.points_json(POST_HISTORY, post.id, limit=10))
+            posts = orjson.loads(await history.points_json(POST_HISTORY, post_id, limit=10))
             other_case = await TaskRepository(session).create(
                 TaskType.POST, "cxyqjo8xuc6", interval_seconds=60, now=T0
             )
             found = await TaskRepository(session).get_by_target(TaskType.POST, "CXYQJO8XUC6")
         assert [p["follower_count"] for p in profiles] == list(range(299, -1, -1))
         assert [(p["like_count"], p["play_count"]) for p in posts] == [(2, 20), (1, None), (0, 0)]
-        assert other_case.id != post.id
+        assert other_case.id != post_id
         assert found is None
         async with sessions() as session:
             hourly = await session.scalars(

@@ -14,6 +14,8 @@ from services.api.dependencies import TaskServiceDep, history_service, stats_ser
 from services.api.history import MAX_TARGET_LENGTH, HistoryService
 from services.api.history_window import (
     DEFAULT_HISTORY_LIMIT,
+    Granularity,
+    GranularityQuery,
     HistoryWindow,
     LimitQuery,
     SinceQuery,
@@ -226,8 +228,9 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         limit: LimitQuery = DEFAULT_HISTORY_LIMIT,
         since: SinceQuery = None,
         until: UntilQuery = None,
+        granularity: GranularityQuery = Granularity.RAW,
     ) -> Response:
-        window = history_window(limit, since, until)
+        window = history_window(limit, since, until, granularity)
         body = await monitor.read(history_service(request), target, window)
         return Response(body, media_type=JSON)
 
