@@ -3,10 +3,13 @@
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from shared.settings import Settings
@@ -68,6 +71,19 @@ def collector_env(settings: Settings, port: int, *, rate_per_second: float) -> d
         "COLLECTOR_METRICS_PORT": "0",
         "LOG_FORMAT": "json",
     }
+
+
+async def spawn_collector(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    """`python -m services.collector` with `env`, its output written to `log`."""
+    with log.open("wb") as output:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "services.collector",
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def wait_for(

@@ -2,8 +2,6 @@
 
 import asyncio
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from shared.jobs import COLLECT_FUNCTION, collect_job_id
 from shared.models import TaskType
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
-from tests.collector.processes import StandInTikHub, collector_env, wait_for
+from tests.collector.processes import StandInTikHub, collector_env, spawn_collector, wait_for
 from tests.collector.support import Sessions, influencer_rows, make_task, slot_now
 
 LEASE_SECONDS = 2
@@ -22,15 +20,7 @@ WAIT_SECONDS = 15
 
 
 async def start_collector(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.collector",
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    process = await spawn_collector(env, log)
 
     async def started() -> bool:
         return "collector.started" in await asyncio.to_thread(log.read_text)

@@ -20,7 +20,7 @@ from shared.jobs import COLLECT_FUNCTION, collect_job_id
 from shared.models import TaskType
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
-from tests.collector.processes import StandInTikHub, collector_env, wait_for
+from tests.collector.processes import StandInTikHub, collector_env, spawn_collector, wait_for
 from tests.collector.support import Sessions, influencer_rows, make_task, slot_now
 
 WAIT_SECONDS = 15
@@ -64,21 +64,13 @@ def own_redis(redis_port: int) -> Iterator[RedisServer]:
 async def collector_process(
     env: dict[str, str], log: Path
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.collector",
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(process.wait(), WAIT_SECONDS)
+    process = await spawn_collector(env, log)
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(process.wait(), WAIT_SECONDS)
 
 
 async def logged(log: Path, event: str, *, times: int = 1) -> None:
