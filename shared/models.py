@@ -7,14 +7,17 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     Enum,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
@@ -133,6 +136,8 @@ class Task(Base):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     media_type: Mapped[MediaType | None] = mapped_column(_enum(MediaType, "media_type"))
     caption: Mapped[str | None] = mapped_column(Text)
+    # An influencer task that also samples the creator's recent posts (user_stats.engagement).
+    track_posts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def target(self) -> str:
@@ -239,6 +244,52 @@ class PostDaily(_PostBucket, Base):
     """A post's last counted point of each UTC day, a projection of its history rows."""
 
     __tablename__ = "post_daily"
+
+
+class PostSample(Base):
+    """One sample of a creator's recent posts, taken with the profile at one slot.
+
+    A failed sample is stored too (with its error and no posts): it counts as the slot's sample,
+    so a creator whose posts cannot be read costs one call an hour, not one a slot.
+    """
+
+    __tablename__ = "post_sample"
+
+    task_id: Mapped[str] = mapped_column(
+        CHAR(36), ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
+    )
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    sampled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The followers the profile fetch of the same slot read: the rates' denominator.
+    follower_count: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class PostSampleItem(Base):
+    """One post as a sample saw it, in the order the creator's feed lists it."""
+
+    __tablename__ = "post_sample_item"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["task_id", "scheduled_for"],
+            ["post_sample.task_id", "post_sample.scheduled_for"],
+            ondelete="CASCADE",
+        ),
+        Index(None, "post_code", "scheduled_for"),
+    )
+
+    task_id: Mapped[str] = mapped_column(CHAR(36), primary_key=True)
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    post_code: Mapped[str] = mapped_column(PostCode)
+    post_id: Mapped[str | None] = mapped_column(String(50))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    media_type: Mapped[MediaType | None] = mapped_column(_enum(MediaType, "media_type"))
+    is_pinned: Mapped[bool] = mapped_column(Boolean)
+    # Null when the creator hides likes; plays only for videos.
+    like_count: Mapped[int | None] = mapped_column(BigInteger)
+    comment_count: Mapped[int | None] = mapped_column(BigInteger)
+    play_count: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ApiKey(Base):

@@ -46,10 +46,18 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+TRACK_POSTS_DOC = (
+    "Also sample the creator's recent posts (one extra TikHub call, at most once an hour and "
+    "once per slot), so that user_stats carries `engagement`."
+)
+
+
 class CreateInfluencerTask(Request):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"username": "instagram", "interval": "1h"}]},
+        json_schema_extra={
+            "examples": [{"username": "instagram", "interval": "1h", "track_posts": True}]
+        },
     )
 
     username: str = Field(
@@ -60,6 +68,10 @@ class CreateInfluencerTask(Request):
         json_schema_extra={"pattern": USERNAME_SCHEMA_PATTERN},
     )
     interval: Interval
+    track_posts: bool = Field(
+        default=False,
+        description=TRACK_POSTS_DOC,
+    )
 
     @field_validator("username")
     @classmethod
@@ -104,6 +116,7 @@ class InfluencerTaskCreated(BaseModel):
     username: str
     status: TaskStatus
     interval_seconds: int
+    track_posts: bool = Field(description=TRACK_POSTS_DOC)
 
 
 class PostTaskCreated(BaseModel):
@@ -118,6 +131,7 @@ class InfluencerTaskItem(BaseModel):
     username: str
     status: TaskStatus
     interval_seconds: int
+    track_posts: bool = Field(description=TRACK_POSTS_DOC)
     created_at: datetime
     updated_at: datetime
 
@@ -255,6 +269,48 @@ class Anomaly(Stats):
     )
 
 
+class SampledPost(Stats):
+    post_code: str = Field(description="The post's shortcode.")
+    published_at: datetime | None = Field(description="When it was posted; null if not said.")
+    media_type: Literal["image", "video", "carousel"] | None = Field(
+        description="The kind of post; null if not said."
+    )
+    like_count: int | None = Field(description="Likes when sampled; null when hidden.")
+    comment_count: int | None = Field(description="Comments when sampled.")
+    play_count: int | None = Field(
+        description="Plays when sampled; null for non-videos (a feed's 0 for them is ignored)."
+    )
+
+
+class Engagement(Stats):
+    sampled_at: datetime = Field(description="When the newest sample of the posts was taken.")
+    posts_sampled: int = Field(
+        description="How many posts the medians are over: the newest 12 that are not pinned "
+        "(fewer when the creator has fewer)."
+    )
+    median_likes: float | None = Field(
+        description="Median likes of those posts, hidden likes left out; null if all hidden."
+    )
+    median_comments: float | None = Field(description="Median comments of those posts.")
+    engagement_rate: float | None = Field(
+        description="Median over those posts with visible likes of (likes + comments) / "
+        "followers * 100, followers as the profile fetch of the sample's slot read them; null "
+        "without such posts or followers."
+    )
+    engagement_rate_by_views: float | None = Field(
+        description="The same median over those of them that are videos with plays, of "
+        "(likes + comments) / plays * 100; null without such videos."
+    )
+    posts_per_week: float = Field(
+        description="Posts of the sample (each once, pinned or not) published in the 28 days "
+        "before sampled_at, / 4. The sample is one page of the feed (up to 50 posts): a "
+        "creator who posted more in those 28 days is counted as far as that page reaches."
+    )
+    posts: list[SampledPost] = Field(
+        description="The posts the medians are over, newest first, as the sample saw them."
+    )
+
+
 class UserStats(Stats):
     username: str = Field(description="The monitored username.")
     user_id: int | None = Field(description="The Instagram id, null before the first fetch.")
@@ -274,6 +330,10 @@ class UserStats(Stats):
     anomalies: list[Anomaly] = Field(
         description="Days of unusual follower growth, newest first; empty with fewer than 7 "
         "daily deltas."
+    )
+    engagement: Engagement | None = Field(
+        description="How the creator's recent posts engage, from the newest sample of them; "
+        "null unless the task has track_posts, and before its first good sample."
     )
 
 

@@ -9,6 +9,7 @@ INFLUENCER_CREATED = {
     "username": "instagram",
     "status": "active",
     "interval_seconds": 3600,
+    "track_posts": True,
 }
 POST_CREATED = {
     "task_id": TASK_ID,
@@ -99,6 +100,33 @@ USER_STATS = {
     "anomalies": [
         {"date": "2026-11-20", "metric": "follower_count", "delta": 250_000, "score": 41.2}
     ],
+    "engagement": {
+        "sampled_at": "2026-12-01T12:00:04Z",
+        "posts_sampled": 12,
+        "median_likes": 412_000.0,
+        "median_comments": 1_150.0,
+        "engagement_rate": 0.15,
+        "engagement_rate_by_views": 4.1,
+        "posts_per_week": 9.5,
+        "posts": [
+            {
+                "post_code": "DBx0AuaOqVj",
+                "published_at": "2026-12-01T09:30:00Z",
+                "media_type": "video",
+                "like_count": 398_211,
+                "comment_count": 1_020,
+                "play_count": 9_650_000,
+            },
+            {
+                "post_code": "DBvS3KzoLc2",
+                "published_at": "2026-11-30T17:02:00Z",
+                "media_type": "carousel",
+                "like_count": None,
+                "comment_count": 874,
+                "play_count": None,
+            },
+        ],
+    },
 }
 VIDEO_STATS = {
     "post_code": "CxYQJO8xuC6",

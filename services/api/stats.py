@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.api.engagement import creator_engagement
 from services.api.history import Target, instagram_id_of, parse_post_code, task_of
 from shared.instagram import InvalidInstagramInput, parse_username
 from shared.models import (
@@ -18,6 +19,7 @@ from shared.models import (
     TaskType,
 )
 from shared.repositories.history import HistoryRepository
+from shared.repositories.post_samples import PostSampleRepository
 from shared.repositories.rollups import HistoryModel, RollupRepository
 from shared.repositories.tasks import TaskRepository
 from shared.schemas import UserStats, VideoStats
@@ -56,6 +58,11 @@ class StatsService:
             buckets = await RollupRepository(session).newest_buckets(
                 InfluencerDaily, task.id, INFLUENCER_METRICS, limit=DAILY_BUCKETS
             )
+            sample = (
+                await PostSampleRepository(session).latest_good(task.id)
+                if task.track_posts
+                else None
+            )
         entries = _daily(buckets)
         gains = {
             w: _per(changes[w]["follower_count"], days) for w, days in (("7d", 7), ("30d", 30))
@@ -73,6 +80,7 @@ class StatsService:
                 ),
                 "daily": [e for e in entries if first_day is None or e["date"] > first_day],
                 "anomalies": _anomalies(entries),
+                "engagement": None if sample is None else creator_engagement(*sample),
             }
         )
 

@@ -19,14 +19,21 @@ class TaskService:
         self.tasks = TaskRepository(session)
         self.flags = flags
 
-    async def create(self, task_type: TaskType, target: str, interval: Interval) -> Task:
-        """A new active task due now, or a stopped one brought back with the new interval."""
+    async def create(
+        self, task_type: TaskType, target: str, interval: Interval, *, track_posts: bool = False
+    ) -> Task:
+        """A new active task due now, or a stopped one brought back with the new interval (and
+        `track_posts`, which only influencer tasks take)."""
         now = utcnow()
         task = await self.tasks.get_by_target(task_type, target)
         if task is None:
             try:
                 return await self.tasks.create(
-                    task_type, target, interval_seconds=interval.seconds, now=now
+                    task_type,
+                    target,
+                    interval_seconds=interval.seconds,
+                    now=now,
+                    track_posts=track_posts,
                 )
             except TargetAlreadyMonitored:
                 # A concurrent request created it after this transaction's snapshot. The
@@ -48,7 +55,9 @@ class TaskService:
             )
         # A flag left behind by a stop made while Redis was down would pause it silently.
         await self.flags.clear([task.id])
-        return await self.tasks.reactivate(task, interval_seconds=interval.seconds, now=now)
+        return await self.tasks.reactivate(
+            task, interval_seconds=interval.seconds, now=now, track_posts=track_posts
+        )
 
     async def list_all(self, task_type: TaskType) -> list[Task]:
         """Every task of one kind, oldest first."""

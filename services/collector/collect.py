@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.collector.breaker import Admission, CircuitBreaker
 from services.collector.metrics import CollectorMetrics
 from services.collector.payloads import PostSnapshot, ProfileSnapshot, merge_posts, merge_profiles
+from services.collector.post_sample import SAMPLE_EVERY, failed_record, feed_record
 from services.collector.rate_limiter import RateLimited
 from services.collector.tikhub import Fetched, TikHubClient
 from services.collector.tikhub_errors import ErrorKind, TikHubError
 from services.collector.writer import SlotRecord, SlotWriter
 from shared.models import POST_DETAILS, Source, Task, TaskStatus, TaskType, utcnow
 from shared.redis_keys import RedisKeys
+from shared.repositories.post_samples import PostSampleRepository, SampleRecord
 from shared.repositories.tasks import TaskRepository
 
 log = structlog.get_logger()
@@ -130,29 +132,66 @@ class Collector:
                 admission.retry_in,
                 f"TikHub circuit {admission.state.name.lower()}: {admission.reason}",
             )
+        # Retries and fallback endpoints together, the posts sample included, must leave time
+        # to record the outcome before arq's job timeout cancels the job.
+        deadline = asyncio.get_running_loop().time() + self.fetch_budget_seconds
         try:
-            fetched = await self._fetch(task)
+            fetched = await self._fetch(task, deadline)
         except RateLimited as limited:
             raise Deferred("rate_limit", limited.retry_in, str(limited)) from None
         except TikHubError as error:
             return await self._handle_tikhub_error(task, slot, error, admission)
         await self.breaker.record_success(admission)
-        return await self._store_live(task, slot, fetched)
+        sample = None
+        if isinstance(fetched.snapshot, ProfileSnapshot):
+            sample = await self._sample_posts(task, slot, fetched.snapshot, deadline)
+        return await self._store_live(task, slot, fetched, sample)
 
-    async def _fetch(self, task: Task) -> Fetched[Any]:
+    async def _fetch(self, task: Task, deadline: float) -> Fetched[Any]:
         try:
-            async with asyncio.timeout(self.fetch_budget_seconds):
+            async with asyncio.timeout_at(deadline):
                 if task.task_type is TaskType.INFLUENCER:
                     return await self.tikhub.fetch_profile(task.target)
                 return await self.tikhub.fetch_post(task.target)
         except TimeoutError:
-            # Retries and fallback endpoints together must leave time to record the outcome
-            # before arq's job timeout cancels the job.
             raise TikHubError(
                 ErrorKind.TRANSIENT,
                 f"no answer within {self.fetch_budget_seconds:.0f} s",
                 endpoint="(all endpoints)",
             ) from None
+
+    async def _sample_posts(
+        self, task: Task, slot: datetime, profile: ProfileSnapshot, deadline: float
+    ) -> SampleRecord | None:
+        """The creator's recent posts, when the task tracks them and no sample was taken within
+        the hour; a failure is recorded as the slot's sample and never fails the profile."""
+        if not task.track_posts or profile.is_private:
+            # A private creator's posts cannot be read: no call is spent on them.
+            return None
+        async with self.sessions() as session:
+            last = await PostSampleRepository(session).last_slot(task.id)
+        if last is not None and slot - last < SAMPLE_EVERY:
+            return None
+        followers = profile.follower_count
+        try:
+            async with asyncio.timeout_at(deadline):
+                feed = await self.tikhub.fetch_user_posts(
+                    task.target, user_id=profile.user_id or task.user_id
+                )
+        except RateLimited as limited:
+            # No call was made: the next slot tries again.
+            log.info("collector.posts_sample_deferred", error=str(limited))
+            return None
+        except (TikHubError, TimeoutError) as error:
+            message = str(error) or f"no answer within {self.fetch_budget_seconds:.0f} s"
+            log.warning("collector.posts_sample_failed", error=message)
+            self.metrics.post_samples.labels("failed").inc()
+            return failed_record(task.id, slot, utcnow(), followers, error=message)
+        self.metrics.post_samples.labels("sampled").inc()
+        log.info(
+            "collector.posts_sampled", posts=len(feed.posts), tikhub_request_id=feed.request_id
+        )
+        return feed_record(task.id, slot, utcnow(), followers, feed.posts)
 
     async def _handle_tikhub_error(
         self, task: Task, slot: datetime, error: TikHubError, admission: Admission
@@ -175,7 +214,9 @@ class Collector:
             task, slot, error=str(error), use_fallback=error.kind is not ErrorKind.TARGET
         )
 
-    async def _store_live(self, task: Task, slot: datetime, fetched: Fetched[Any]) -> Outcome:
+    async def _store_live(
+        self, task: Task, slot: datetime, fetched: Fetched[Any], sample: SampleRecord | None
+    ) -> Outcome:
         now = utcnow()
         await self.redis.set(
             self.keys.fallback(task.id),
@@ -194,6 +235,7 @@ class Collector:
                 user_id=user_id if user_id != task.user_id else None,
                 post_id=post_id if post_id != task.post_id else None,
                 details=_new_details(task, snapshot),
+                sample=sample,
             )
         )
         await self._invalidate(task, user_id or task.user_id)

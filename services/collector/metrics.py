@@ -32,6 +32,12 @@ class CollectorMetrics:
             ["reason"],
             registry=registry,
         )
+        self.post_samples = Counter(
+            "collector_post_samples",
+            "Samples of creators' recent posts by outcome (sampled, failed).",
+            ["outcome"],
+            registry=registry,
+        )
         self.tikhub_latency = Histogram(
             "collector_tikhub_request_seconds",
             "Time of one TikHub HTTP call, by endpoint.",

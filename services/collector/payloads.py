@@ -301,3 +301,45 @@ def _text(value: Any) -> str | None:
 
 def _flag(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
+
+
+# Where a user-posts answer keeps its list: `items` (v1), `data.items` (v2, and reels).
+USER_POSTS_ROOTS: tuple[tuple[str | int, ...], ...] = (("items",), ("data", "items"))
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPost:
+    """One post of a creator's feed as a user-posts answer lists it."""
+
+    post: PostSnapshot
+    is_pinned: bool
+
+
+def parse_user_posts(payload: Any) -> list[FeedPost] | None:
+    """The posts of a user-posts answer, in feed order; None when it holds no list of posts.
+
+    Items without a shortcode are dropped. A non-video's play count is dropped too: Instagram
+    counts plays only for videos, and feeds have been seen to send a false 0 for photos.
+    """
+    items = next(
+        (node for root in USER_POSTS_ROOTS if isinstance(node := _dig(payload, root), list)),
+        None,
+    )
+    if items is None:
+        return None
+    posts = []
+    for item in items:
+        # The reels feed wraps each post as {"media": {...}}.
+        node = item.get("media", item) if isinstance(item, dict) else None
+        if not isinstance(node, dict):
+            continue
+        post = parse_post(node)
+        if post.code is None:
+            continue
+        if not post.is_video:
+            post = replace(post, play_count=None)
+        if node.get("like_and_view_counts_disabled") is True:
+            # Hidden likes: whatever number stands there is not the likes.
+            post = replace(post, like_count=None)
+        posts.append(FeedPost(post, is_pinned=_flag(node.get("is_pinned")) is True))
+    return posts

@@ -14,11 +14,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from services.collector.connections import TikHubConnections
 from services.collector.metrics import CollectorMetrics
 from services.collector.payloads import (
+    FeedPost,
     PostSnapshot,
     ProfileSnapshot,
     SnapshotT,
     merge_posts,
     merge_profiles,
+    parse_user_posts,
 )
 from services.collector.tikhub_errors import ErrorKind, TikHubError, read_payload
 from shared.logs import SecretScrubber
@@ -30,6 +32,11 @@ PROFILE_V3 = "/api/v1/instagram/v3/get_user_profile"
 POST_BY_URL = "/api/v1/instagram/v1/fetch_post_by_url"
 POST_V2 = "/api/v1/instagram/v2/fetch_post_info"
 POST_V3 = "/api/v1/instagram/v3/get_post_info_by_code"
+USER_POSTS_V1 = "/api/v1/instagram/v1/fetch_user_posts"
+USER_POSTS_V2 = "/api/v1/instagram/v2/fetch_user_posts"
+# One page of a creator's feed: the newest 12 posts that are not pinned (up to 3 are) and,
+# for the posting cadence, as far back as one page reaches.
+USER_POSTS_PAGE = 50
 
 # TikHub's own SDK backs off 0.5 s, 1 s, 2 s... ±25 %, capped at 30 s; so do we. A 429's
 # Retry-After is honoured up to the same cap.
@@ -49,6 +56,15 @@ class Fetched(Generic[SnapshotT]):
     snapshot: SnapshotT
     payloads: tuple[Any, ...]
     request_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedFeed:
+    """The first page of a creator's feed, newest first (pinned posts where the feed puts
+    them)."""
+
+    posts: tuple[FeedPost, ...]
+    request_id: str | None
 
 
 def post_url(code: str) -> str:
@@ -101,6 +117,30 @@ class TikHubClient:
                 ErrorKind.UPSTREAM, "no post counts in any answer", endpoint=calls[-1][0]
             )
         return fetched
+
+    async def fetch_user_posts(self, username: str, *, user_id: int | None) -> FetchedFeed:
+        """A creator's newest posts: v1 by user id (cheapest) when the id is known, else or
+        when it fails, v2 by username."""
+        calls: list[Call] = [(USER_POSTS_V2, {"username": username})]
+        if user_id is not None:
+            calls.insert(
+                0, (USER_POSTS_V1, {"user_id": str(user_id), "count": str(USER_POSTS_PAGE)})
+            )
+        for endpoint, params in calls:
+            try:
+                payload, request_id = await self._call(endpoint, params)
+                posts = parse_user_posts(payload)
+                if posts is None:
+                    raise TikHubError(
+                        ErrorKind.UPSTREAM, "no list of posts in the answer", endpoint=endpoint
+                    )
+            except TikHubError as error:
+                if error.permanent or endpoint == calls[-1][0]:
+                    raise
+                log.info("collector.tikhub_next_endpoint", endpoint=endpoint, error=str(error))
+                continue
+            return FetchedFeed(tuple(posts), request_id)
+        raise AssertionError("the last endpoint either answers or raises")
 
     async def _chain(
         self, calls: Sequence[Call], merge: Callable[[Sequence[Any]], SnapshotT]

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import TaskType
 from shared.repositories.history import HistoryRepository
+from shared.repositories.post_samples import PostSampleRepository, SampleRecord
 from shared.repositories.tasks import TaskRepository, success_values
 
 log = structlog.get_logger()
@@ -46,6 +47,8 @@ class SlotRecord:
     post_id: str | None = None
     # Post details (payloads.POST_DETAILS) the fetch read that the task does not have yet.
     details: dict[str, Any] = field(default_factory=dict)
+    # The creator's posts sampled with this profile fetch, when the slot took a sample.
+    sample: SampleRecord | None = None
 
     @property
     def learned(self) -> bool:
@@ -103,6 +106,10 @@ class SlotWriter:
             tasks = TaskRepository(session)
             await history.add_influencer_points(_rows(records, TaskType.INFLUENCER))
             await history.add_post_points(_rows(records, TaskType.POST))
+            # With the profile row of the same slot: a slot never keeps a sample without it.
+            await PostSampleRepository(session).add(
+                [r.sample for r in records if r.sample is not None]
+            )
             await tasks.record_successes(
                 sorted(r.task_id for r in successes if not r.learned),
                 now=max((r.now for r in successes), default=records[0].now),

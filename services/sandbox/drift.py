@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+from services.sandbox.rules import ProfileRule, profile_rule
+
 HOUR = 3_600.0
 DAY = 86_400.0
 # Profile counts may differ between two calls a minute apart, never within the same minute.
@@ -27,6 +29,8 @@ PROFILE_REFRESH_SECONDS = 60
 # How long after publication the slow tail of engagement keeps its pace.
 TAIL_SECONDS = 7 * DAY
 _UNIT_SCALE = float(1 << 64)
+# The posts of a `fewposts…` creator.
+FEW_POSTS = 5
 
 _BIOGRAPHIES = (
     "Coffee, cameras and long walks.",
@@ -99,6 +103,7 @@ class ProfileTraits:
 def profile_traits(username: str) -> ProfileTraits:
     """The fixed character of a username, drawn from its hash."""
     base = _log_uniform(stable_unit(username, "followers"), 100, 50_000_000)
+    few = profile_rule(username) is ProfileRule.FEW_POSTS
     growth_per_day = base * _between(stable_unit(username, "growth"), 0.0002, 0.004)
     period_days = _between(stable_unit(username, "wave-period"), 3, 14)
     # The wave's steepest slope is 1.2-2x the growth, so followers fall for part of each cycle.
@@ -115,8 +120,13 @@ def profile_traits(username: str) -> ProfileTraits:
         noise_amplitude=1 + base * 0.00002,
         base_following=int(_log_uniform(stable_unit(username, "following"), 20, 3_000)),
         following_every_days=_between(stable_unit(username, "following-every"), 2, 30),
-        base_media=int(_log_uniform(stable_unit(username, "media"), 1, 3_000)),
-        media_every_days=_between(stable_unit(username, "media-every"), 0.5, 10),
+        base_media=FEW_POSTS
+        if few
+        else int(_log_uniform(stable_unit(username, "media"), 1, 3_000)),
+        # A creator with few posts posted them all before the epoch, and no more since.
+        media_every_days=math.inf
+        if few
+        else _between(stable_unit(username, "media-every"), 0.5, 10),
     )
 
 
@@ -210,10 +220,26 @@ def _engagement(scale: float, age: float, rise_seconds: float, tail_share: float
     return int(early + tail)
 
 
-def post_at(shortcode: str, at: float, *, epoch: float) -> PostMetrics:
-    """The post `shortcode` as seen at unix time `at` (all zeros before it is published)."""
+@dataclass(frozen=True, slots=True)
+class PostOrigin:
+    """Who published a post of a creator's feed, and when (instead of what its hash says)."""
+
+    owner_username: str
+    published_at: int
+
+
+def post_at(
+    shortcode: str, at: float, *, epoch: float, origin: PostOrigin | None = None
+) -> PostMetrics:
+    """The post `shortcode` as seen at unix time `at` (all zeros before it is published).
+
+    A post some feed lists has that feed's `origin`; any other was published by a made-up
+    owner at an instant in the day before the epoch.
+    """
     traits = post_traits(shortcode)
-    published_at = int(epoch - traits.published_before_epoch)
+    if origin is None:
+        origin = PostOrigin(traits.owner_username, int(epoch - traits.published_before_epoch))
+    published_at = origin.published_at
     age = max(0.0, at - published_at)
     likes = _engagement(traits.like_scale, age, traits.rise_seconds, traits.tail_share)
     comments = _engagement(
@@ -231,8 +257,8 @@ def post_at(shortcode: str, at: float, *, epoch: float) -> PostMetrics:
     )
     return PostMetrics(
         media_id=traits.media_id,
-        owner_username=traits.owner_username,
-        owner_id=user_id_for(traits.owner_username),
+        owner_username=origin.owner_username,
+        owner_id=user_id_for(origin.owner_username),
         caption=traits.caption,
         published_at=published_at,
         like_count=likes,

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 
 from services.sandbox import shapes
 from services.sandbox.auth import Credential, check_bearer
-from services.sandbox.drift import PostMetrics, ProfileMetrics, post_at, profile_at
+from services.sandbox.drift import PostMetrics, ProfileMetrics, post_at, profile_at, user_id_for
 from services.sandbox.envelope import (
     CHARGED,
     FREE,
@@ -23,6 +23,7 @@ from services.sandbox.envelope import (
     success_body,
 )
 from services.sandbox.faults import InjectedFailure
+from services.sandbox.feed import FeedPage, decode_cursor, feed_page
 from services.sandbox.rules import PostKind, ProfileRule, post_kind, profile_rule
 from services.sandbox.state import SandboxState, sandbox_state
 from services.sandbox.targets import shortcode_from, user_id_from, username_from
@@ -33,10 +34,17 @@ PROFILE_DEMO = "/api/v1/demo/instagram/web/fetch_user_info"
 POST_V2 = "/api/v1/instagram/v2/fetch_post_info"
 POST_V3 = "/api/v1/instagram/v3/get_post_info_by_code"
 POST_BY_URL = "/api/v1/instagram/v1/fetch_post_by_url"
+USER_POSTS_V1 = "/api/v1/instagram/v1/fetch_user_posts"
+USER_POSTS_V2 = "/api/v1/instagram/v2/fetch_user_posts"
+USER_REELS_V2 = "/api/v1/instagram/v2/fetch_user_reels"
+# v1 takes `count` (Instagram's own page is 12, at most 50); v2 pages are always 12 posts.
+DEFAULT_PAGE = 12
+MAX_PAGE = 50
 DEMO_USERNAME = "instagram"
 UPSTREAM_FAILED = "Request failed. Please retry."
 
 ProfileShape = Callable[[str, ProfileMetrics, ProfileRule], dict[str, Any]]
+FeedShape = Callable[[str, int, FeedPage], dict[str, Any]]
 PostShape = Callable[[str, PostMetrics, PostKind], dict[str, Any]]
 
 router = APIRouter(tags=["TikHub Instagram (sandbox)"])
@@ -182,8 +190,61 @@ async def _answer_post(
     kind = post_kind(shortcode)
     if kind is PostKind.MISSING:
         return call.fail(404, "Post not found.")
-    metrics = post_at(shortcode, call.now, epoch=call.state.settings.epoch)
+    # A post some creator's feed listed keeps that creator and publication time.
+    origin = call.state.feed_origins.get(shortcode)
+    metrics = post_at(shortcode, call.now, epoch=call.state.settings.epoch, origin=origin)
     return call.succeed(shape(shortcode, metrics, kind))
+
+
+async def _answer_feed(
+    request: Request,
+    *,
+    raw_username: str | None,
+    raw_user_id: str | None,
+    required: str,
+    cursor: str | None,
+    count: str | None,
+    shape: FeedShape,
+    videos_only: bool = False,
+) -> Response:
+    call = DataCall(request)
+    by_id = raw_username is None
+    user_id = None if raw_user_id is None else user_id_from(raw_user_id)
+    if raw_username is not None:
+        username = username_from(raw_username)
+    else:
+        username = None if user_id is None else call.state.usernames_by_id.get(user_id)
+    if (refusal := await call.gate(username=username)) is not None:
+        return refusal
+    if raw_username is None and raw_user_id is None:
+        return call.missing_parameter(required)
+    page_size = _page_size(count)
+    if page_size is None or (user_id is None if by_id else username is None):
+        return call.fail(400, UPSTREAM_FAILED)
+    if username is None:
+        # An id this process never served for a username cannot be reversed (ids are hashes).
+        return call.fail(404, "User not found.")
+    if profile_rule(username) is ProfileRule.NOT_FOUND:
+        return call.fail(404, "User not found.")
+    after = None if cursor is None else decode_cursor(username, cursor)
+    if cursor is not None and after is None:
+        return call.fail(400, UPSTREAM_FAILED)
+    epoch = call.state.settings.epoch
+    page = feed_page(
+        username, call.now, epoch=epoch, count=page_size, after=after, videos_only=videos_only
+    )
+    for post in page.posts:
+        call.state.feed_origins[post.shortcode] = post.origin
+    return call.succeed(shape(username, user_id_for(username), page))
+
+
+def _page_size(count: str | None) -> int | None:
+    if count is None:
+        return DEFAULT_PAGE
+    text = count.strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+        return None
+    return int(text)
 
 
 # v3 and the by-URL path share the items[0] shape but name the play count differently, as
@@ -247,3 +308,62 @@ async def get_post_info_by_code(request: Request, code: str | None = None) -> Re
 async def fetch_post_by_url(request: Request, post_url: str | None = None) -> Response:
     """A post as `data.items[0]`; videos carry plays as `play_count`."""
     return await _answer_post(request, raw=post_url, parameter="post_url", shape=_items_post_by_url)
+
+
+@router.get(USER_POSTS_V1, summary="A creator's posts by user id: data.items shape (v1)")
+async def fetch_user_posts_v1(
+    request: Request,
+    user_id: str | None = None,
+    count: str | None = None,
+    max_id: str | None = None,
+) -> Response:
+    """The newest posts (pinned ones first), `count` of them (12 unless said, at most 50); the
+    next page with `max_id` = the answer's `next_max_id`."""
+    return await _answer_feed(
+        request,
+        raw_username=None,
+        raw_user_id=user_id,
+        required="user_id",
+        cursor=max_id,
+        count=count,
+        shape=shapes.items_feed,
+    )
+
+
+@router.get(USER_POSTS_V2, summary="A creator's posts by username or user id: data.data.items (v2)")
+async def fetch_user_posts_v2(
+    request: Request,
+    username: str | None = None,
+    user_id: str | None = None,
+    pagination_token: str | None = None,
+) -> Response:
+    """12 posts a page, pinned ones first; the next page with the answer's `pagination_token`."""
+    return await _answer_feed(
+        request,
+        raw_username=username,
+        raw_user_id=user_id,
+        required="username",
+        cursor=pagination_token,
+        count=None,
+        shape=shapes.nested_feed,
+    )
+
+
+@router.get(USER_REELS_V2, summary="A creator's reels by username or user id (v2)")
+async def fetch_user_reels(
+    request: Request,
+    username: str | None = None,
+    user_id: str | None = None,
+    pagination_token: str | None = None,
+) -> Response:
+    """The videos of the feed only, each wrapped as `{"media": …}`, 12 a page."""
+    return await _answer_feed(
+        request,
+        raw_username=username,
+        raw_user_id=user_id,
+        required="username",
+        cursor=pagination_token,
+        count=None,
+        shape=partial(shapes.nested_feed, wrap_media=True),
+        videos_only=True,
+    )

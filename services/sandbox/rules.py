@@ -7,6 +7,10 @@ Profiles (username, compared lower-case):
   Instagram shows them on private profiles too.
 - ``nomedia...``   ``media_count: null`` in the flat v1 shape (seen on the real API at times);
   the v3 shape still carries the count.
+- ``fewposts...``  a creator with 5 posts, all published in the days before the epoch.
+- ``hiddenlikes...`` a creator who hides the like count of every post.
+
+A private creator's feed lists no posts (Instagram shows them to followers only).
 
 Posts (shortcode, case-sensitive):
 - ``missing...``   HTTP 404 on every post path.
@@ -25,6 +29,8 @@ class ProfileRule(StrEnum):
     NOT_FOUND = "not_found"
     PRIVATE = "private"
     NO_MEDIA_COUNT = "no_media_count"
+    FEW_POSTS = "few_posts"
+    HIDDEN_LIKES = "hidden_likes"
 
 
 class PostKind(StrEnum):
@@ -48,6 +54,10 @@ def profile_rule(username: str) -> ProfileRule:
         return ProfileRule.PRIVATE
     if username.startswith("nomedia"):
         return ProfileRule.NO_MEDIA_COUNT
+    if username.startswith("fewposts"):
+        return ProfileRule.FEW_POSTS
+    if username.startswith("hiddenlikes"):
+        return ProfileRule.HIDDEN_LIKES
     return ProfileRule.NORMAL
 
 

@@ -1,13 +1,15 @@
 """The payloads TikHub puts in `data`, one builder per response shape.
 
 Each path has its own shape, as on the real API: the flat v1 profile, the GraphQL-style v3
-profile, the `data.data.metrics` v2 post and the `items[0]` post. Ids are JSON strings because
-they can exceed 2**53; counts are integers (or null where the real API has been seen to send it).
+profile, the `data.data.metrics` v2 post, the `items[0]` post, and the feeds of a creator's posts
+(`items` in v1, `data.items` in v2). Ids are JSON strings because they can exceed 2**53; counts
+are integers (or null where the real API has been seen to send it).
 """
 
 from typing import Any
 
 from services.sandbox.drift import PostMetrics, ProfileMetrics
+from services.sandbox.feed import FeedPage, FeedPost
 from services.sandbox.rules import MEDIA_TYPES, PostKind, ProfileRule
 
 # What TikHub has been seen to put in `data` (under an HTTP 200) for a username that does not exist.
@@ -105,3 +107,63 @@ def items_post(
     if kind is PostKind.VIDEO:
         item[play_key] = metrics.play_count
     return {"items": [item], "num_results": 1, "more_available": False, "status": "ok"}
+
+
+def feed_item(post: FeedPost) -> dict[str, Any]:
+    """One post of a user-posts answer, as Instagram's feed lists it."""
+    metrics = post.metrics
+    media_id = str(metrics.media_id)
+    video = post.kind is PostKind.VIDEO
+    item: dict[str, Any] = {
+        "pk": media_id,
+        "id": f"{media_id}_{metrics.owner_id}",
+        "code": post.shortcode,
+        "taken_at": metrics.published_at,
+        "media_type": MEDIA_TYPES[post.kind],
+        "product_type": _PRODUCT_TYPES[post.kind],
+        "is_pinned": post.is_pinned,
+        "like_and_view_counts_disabled": post.likes_hidden,
+        "like_count": None if post.likes_hidden else metrics.like_count,
+        "comment_count": metrics.comment_count,
+        # Feeds have been seen to give photos and carousels a play count of 0: not a count.
+        "play_count": metrics.play_count if video else 0,
+        "caption": {"text": metrics.caption},
+        "user": {"pk": str(metrics.owner_id), "username": metrics.owner_username},
+    }
+    if video:
+        item["ig_play_count"] = metrics.play_count
+    if post.is_pinned:
+        item["timeline_pinned_user_ids"] = [str(metrics.owner_id)]
+    return item
+
+
+def _feed_user(username: str, user_id: int) -> dict[str, Any]:
+    return {"pk": str(user_id), "username": username}
+
+
+def items_feed(username: str, user_id: int, page: FeedPage) -> dict[str, Any]:
+    """v1 `fetch_user_posts`: the posts under `data.items`, paged by `next_max_id`."""
+    return {
+        "items": [feed_item(post) for post in page.posts],
+        "num_results": len(page.posts),
+        "more_available": page.next_cursor is not None,
+        "next_max_id": page.next_cursor,
+        "user": _feed_user(username, user_id),
+        "status": "ok",
+    }
+
+
+def nested_feed(
+    username: str, user_id: int, page: FeedPage, *, wrap_media: bool = False
+) -> dict[str, Any]:
+    """v2 `fetch_user_posts` and `fetch_user_reels`: the posts under `data.data.items`, paged
+    by `pagination_token`; the reels feed wraps each post as `{"media": …}`."""
+    items = [feed_item(post) for post in page.posts]
+    return {
+        "data": {
+            "items": [{"media": item} for item in items] if wrap_media else items,
+            "count": len(items),
+            "user": _feed_user(username, user_id),
+        },
+        "pagination_token": page.next_cursor,
+    }

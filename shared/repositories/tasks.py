@@ -190,10 +190,17 @@ class TaskRepository:
         return list(rows)
 
     async def create(
-        self, task_type: TaskType, target: str, *, interval_seconds: int, now: datetime
+        self,
+        task_type: TaskType,
+        target: str,
+        *,
+        interval_seconds: int,
+        now: datetime,
+        track_posts: bool = False,
     ) -> Task:
         """Insert an active task due at once; raise TargetAlreadyMonitored on a duplicate."""
         task = Task(
+            track_posts=track_posts,
             task_type=task_type,
             username=target if task_type is TaskType.INFLUENCER else None,
             post_code=target if task_type is TaskType.POST else None,
@@ -242,9 +249,12 @@ class TaskRepository:
             await self.session.execute(insert(Task), rows[start : start + BULK_INSERT_CHUNK])
         return [str(row["id"]) for row in rows]
 
-    async def reactivate(self, task: Task, *, interval_seconds: int, now: datetime) -> Task:
-        """Turn a stopped task back on with a new interval, due at once."""
+    async def reactivate(
+        self, task: Task, *, interval_seconds: int, now: datetime, track_posts: bool = False
+    ) -> Task:
+        """Turn a stopped task back on with a new interval (and track_posts), due at once."""
         task.interval_seconds = interval_seconds
+        task.track_posts = track_posts
         task.status = TaskStatus.ACTIVE
         task.next_run_at = now
         task.updated_at = now

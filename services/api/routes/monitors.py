@@ -98,6 +98,8 @@ class Monitor:
     created_example: Any
     history_example: Any
     tasks_example: Any
+    # The settings of this kind's tasks beyond the interval, as bodies and answers name them.
+    options: tuple[str, ...] = ()
 
     def answer(self, model: type[BaseModel], task: Task, **fields: Any) -> Any:
         """`model` (a created task or a listed one) describing `task`."""
@@ -107,6 +109,7 @@ class Monitor:
                 self.target_field: task.target,
                 "status": task.status,
                 "interval_seconds": task.interval_seconds,
+                **{name: getattr(task, name) for name in self.options},
                 **fields,
             }
         )
@@ -140,6 +143,7 @@ INFLUENCERS = Monitor(
     created_example=examples.INFLUENCER_CREATED,
     history_example=examples.INFLUENCER_HISTORY,
     tasks_example=examples.INFLUENCER_TASKS,
+    options=("track_posts",),
 )
 POSTS = Monitor(
     task_type=TaskType.POST,
@@ -217,9 +221,11 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         summary=monitor.create_summary,
     )
     async def create_monitor_task(body: create_body, tasks: TaskServiceDep) -> Any:  # type: ignore[valid-type]
-        """The first collection happens at once. A stopped task for the target is restarted."""
+        """The first collection happens at once. A stopped task for the target is restarted
+        with the body's settings."""
         target = getattr(body, monitor.target_field)
-        task = await tasks.create(kind, target, body.interval)  # type: ignore[attr-defined]
+        options = {name: getattr(body, name) for name in monitor.options}
+        task = await tasks.create(kind, target, body.interval, **options)  # type: ignore[attr-defined]
         return ok(monitor.answer(monitor.created, task), 201)
 
     async def history(
