@@ -17,8 +17,15 @@ class TikHubConnections:
     """Bearer-authenticated HTTP clients for TikHub, with explicit timeouts, used round-robin."""
 
     def __init__(
-        self, base_url: str, api_key: str, *, timeout_seconds: float, max_connections: int
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout_seconds: float,
+        max_connections: int,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`transport` replaces the network (tests answer from an in-process sandbox)."""
         clients = math.ceil(max_connections / CONNECTIONS_PER_CLIENT)
         per_client = math.ceil(max_connections / clients)
         # Loading the CA bundle takes ~20 ms; once is enough for every client.
@@ -34,6 +41,7 @@ class TikHubConnections:
                 limits=httpx.Limits(
                     max_connections=per_client, max_keepalive_connections=per_client
                 ),
+                transport=transport,
             )
             for _ in range(clients)
         ]

@@ -101,12 +101,17 @@ def graphql_post() -> dict[str, Any]:
 
 
 async def make_task(
-    sessions: Sessions, kind: TaskType, target: str, *, interval_seconds: int = 30
+    sessions: Sessions,
+    kind: TaskType,
+    target: str,
+    *,
+    interval_seconds: int = 30,
+    track_posts: bool = False,
 ) -> Task:
     """An active task, due now."""
     async with sessions.begin() as session:
         return await TaskRepository(session).create(
-            kind, target, interval_seconds=interval_seconds, now=utcnow()
+            kind, target, interval_seconds=interval_seconds, now=utcnow(), track_posts=track_posts
         )
 
 
