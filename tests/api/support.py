@@ -45,6 +45,11 @@ class Kind:
     def sample_target(self) -> str:
         return "natgeo" if self.task_type is TaskType.INFLUENCER else "CxYQJO8xuC6"
 
+    @property
+    def default_options(self) -> dict[str, bool]:
+        """The settings beyond the interval a task of this kind answers with by default."""
+        return {"track_posts": False} if self.task_type is TaskType.INFLUENCER else {}
+
 
 INFLUENCER = Kind(TaskType.INFLUENCER, INFLUENCER_PREFIX, "username")
 POST = Kind(TaskType.POST, POST_PREFIX, "post_code")

@@ -155,8 +155,13 @@ async def test_the_openapi_document_describes_every_route_with_examples(
     )
     schemas = document["components"]["schemas"]
     assert schemas["CreateInfluencerTask"]["examples"] == [
-        {"username": "instagram", "interval": "1h"}
+        {"username": "instagram", "interval": "1h", "track_posts": True}
     ]
+    assert schemas["CreateInfluencerTask"]["properties"]["track_posts"]["default"] is False
+    # Every engagement field says what it is.
+    for name in ("Engagement", "SampledPost"):
+        for field, spec in schemas[name]["properties"].items():
+            assert spec.get("description"), (name, field)
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text

@@ -49,6 +49,7 @@ async def test_create_answers_201_with_an_active_task_due_now(
             kind.target_field: kind.sample_target,
             "status": "active",
             "interval_seconds": 1800,
+            **kind.default_options,
         },
     }
     task = await stored_task(sessions, task_id)
@@ -124,6 +125,7 @@ async def test_creating_a_stopped_target_restarts_it_with_the_new_interval(
         kind.target_field: kind.sample_target,
         "status": "active",
         "interval_seconds": 86400,
+        **kind.default_options,
     }
     task = await stored_task(sessions, task_id)
     assert (task.status, task.interval_seconds) == (TaskStatus.ACTIVE, 86400)
@@ -171,6 +173,7 @@ async def test_tasks_lists_every_task_of_its_kind_oldest_first(
         "interval_seconds",
         "created_at",
         "updated_at",
+        *kind.default_options,
     }
     assert listed[0]["created_at"].endswith("Z")
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect, make_url, select, text
+from sqlalchemy import column, insert, inspect, make_url, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import migrate
@@ -77,20 +77,20 @@ async def test_upgrade_creates_database_and_tables_then_downgrade_removes_them()
 async def task_of_0003(session: AsyncSession, kind: TaskType, target: str) -> str:
     """A task stored with the columns `task` had at revision 0003 only."""
     task_id = str(uuid.uuid4())
-    await session.execute(
-        insert(Task),
-        {
-            "id": task_id,
-            "task_type": kind,
-            ("username" if kind is TaskType.INFLUENCER else "post_code"): target,
-            "interval_seconds": 60,
-            "status": TaskStatus.ACTIVE,
-            "created_at": T0,
-            "updated_at": T0,
-            "next_run_at": T0,
-            "consecutive_failures": 0,
-        },
-    )
+    row = {
+        "id": task_id,
+        "task_type": kind,
+        ("username" if kind is TaskType.INFLUENCER else "post_code"): target,
+        "interval_seconds": 60,
+        "status": TaskStatus.ACTIVE,
+        "created_at": T0,
+        "updated_at": T0,
+        "next_run_at": T0,
+        "consecutive_failures": 0,
+    }
+    # A plain table of those columns: the model's insert would also send the later ones.
+    columns = (column(name, Task.__table__.c[name].type) for name in row)
+    await session.execute(insert(table("task", *columns)), row)
     return task_id
 
 
