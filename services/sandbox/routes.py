@@ -330,40 +330,39 @@ async def fetch_user_posts_v1(
     )
 
 
-@router.get(USER_POSTS_V2, summary="A creator's posts by username or user id: data.data.items (v2)")
-async def fetch_user_posts_v2(
-    request: Request,
-    username: str | None = None,
-    user_id: str | None = None,
-    pagination_token: str | None = None,
-) -> Response:
-    """12 posts a page, pinned ones first; the next page with the answer's `pagination_token`."""
-    return await _answer_feed(
-        request,
-        raw_username=username,
-        raw_user_id=user_id,
-        required="username",
-        cursor=pagination_token,
-        count=None,
-        shape=shapes.nested_feed,
-    )
+def _v2_feed(path: str, summary: str, doc: str, *, reels: bool) -> None:
+    """Register a v2 feed path: by username or user id, 12 posts a page, `pagination_token`."""
+
+    async def answer(
+        request: Request,
+        username: str | None = None,
+        user_id: str | None = None,
+        pagination_token: str | None = None,
+    ) -> Response:
+        return await _answer_feed(
+            request,
+            raw_username=username,
+            raw_user_id=user_id,
+            required="username",
+            cursor=pagination_token,
+            count=None,
+            shape=partial(shapes.nested_feed, wrap_media=reels),
+            videos_only=reels,
+        )
+
+    answer.__doc__ = doc
+    router.add_api_route(path, answer, methods=["GET"], summary=summary)
 
 
-@router.get(USER_REELS_V2, summary="A creator's reels by username or user id (v2)")
-async def fetch_user_reels(
-    request: Request,
-    username: str | None = None,
-    user_id: str | None = None,
-    pagination_token: str | None = None,
-) -> Response:
-    """The videos of the feed only, each wrapped as `{"media": …}`, 12 a page."""
-    return await _answer_feed(
-        request,
-        raw_username=username,
-        raw_user_id=user_id,
-        required="username",
-        cursor=pagination_token,
-        count=None,
-        shape=partial(shapes.nested_feed, wrap_media=True),
-        videos_only=True,
-    )
+_v2_feed(
+    USER_POSTS_V2,
+    "A creator's posts by username or user id: data.data.items (v2)",
+    "12 posts a page, pinned ones first; the next page with the answer's `pagination_token`.",
+    reels=False,
+)
+_v2_feed(
+    USER_REELS_V2,
+    "A creator's reels by username or user id (v2)",
+    'The videos of the feed only, each wrapped as `{"media": …}`, 12 a page.',
+    reels=True,
+)

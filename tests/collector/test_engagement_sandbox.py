@@ -102,15 +102,19 @@ async def known_feed(sandbox: Sandbox, username: str) -> tuple[int, list[dict[st
     return profile["follower_count"], feed["items"]
 
 
+def newest_unpinned(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest 12 posts that are not pinned: what the medians are over."""
+    unpinned = [item for item in items if not item["is_pinned"]]
+    return sorted(unpinned, key=lambda item: -item["taken_at"])[:12]
+
+
 async def test_engagement_of_a_sandbox_creator_matches_its_known_posts(
     sampling_collector: Collector, sessions: Sessions, api: AsyncClient, sandbox: Sandbox
 ) -> None:
     data = await sample(sampling_collector, sessions, api, "natgeo")
 
     followers, items = await known_feed(sandbox, "natgeo")
-    recent = sorted(
-        (item for item in items if not item["is_pinned"]), key=lambda i: -i["taken_at"]
-    )[:12]
+    recent = newest_unpinned(items)
     # What makes this creator a fair test: pinned posts, hidden likes and photos among them.
     assert any(item["is_pinned"] for item in items)
     assert any(item["like_count"] is None for item in recent)
@@ -158,9 +162,7 @@ async def test_a_creator_who_hides_every_like_has_no_like_based_numbers(
     data = await sample(sampling_collector, sessions, api, "hiddenlikes.ben")
 
     _, items = await known_feed(sandbox, "hiddenlikes.ben")
-    recent = sorted(
-        (item for item in items if not item["is_pinned"]), key=lambda i: -i["taken_at"]
-    )[:12]
+    recent = newest_unpinned(items)
     assert data["posts_sampled"] == 12
     assert {post["like_count"] for post in data["posts"]} == {None}
     assert data["median_likes"] is None
