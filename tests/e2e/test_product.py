@@ -80,7 +80,7 @@ async def sandbox_calls(sandbox: httpx.AsyncClient, *, username: str = "", code:
     return int(counts["by_username"].get(username, 0) + counts["by_shortcode"].get(code, 0))
 
 
-async def create(api: httpx.AsyncClient, prefix: str, body: dict[str, str]) -> str:
+async def create(api: httpx.AsyncClient, prefix: str, body: dict[str, object]) -> str:
     response = await api.post(f"{prefix}/create_monitor_task", json=body | {"interval": "30s"})
     assert response.status_code == 201, response.text
     task_id: str = response.json()["data"]["task_id"]
@@ -195,3 +195,25 @@ async def test_the_product_collects_every_slot_once_through_pause_stop_outage_an
         "live",
     ]
     assert all(point["play_count"] is not None for point in api_history)
+
+
+async def test_a_track_posts_creator_gets_engagement_from_one_sample_an_hour(
+    stack: Stack, api: httpx.AsyncClient, sandbox: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    task_id = await create(api, INFLUENCER, {"username": "e2e.creator", "track_posts": True})
+
+    async def two_slots() -> bool:
+        return len(await slots(sessions, task_id)) >= 2
+
+    await eventually(two_slots, "two collected slots", within=INTERVAL * 3)
+
+    counts = (await sandbox.get("/_sandbox/calls")).json()["by_path"]
+    # Two profile fetches, one sample: the second slot is within the hour.
+    assert counts["/api/v1/instagram/v1/fetch_user_posts"] == 1
+    stats = (await api.get(f"{INFLUENCER}/user_stats/e2e.creator")).json()["data"]
+    engagement = stats["engagement"]
+    posts = engagement["posts"]
+    assert engagement["posts_sampled"] == len(posts) == 12
+    times = [post["published_at"] for post in posts]
+    assert times == sorted(times, reverse=True)
+    assert all(p["play_count"] is None for p in posts if p["media_type"] != "video")
