@@ -3,16 +3,18 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from services.api.auth import ApiKeyAuth, document_api_keys
 from services.api.body_limit import BodyLimitMiddleware
+from services.api.cached_reads import CachedHistoryReads, HistoryRoute
 from services.api.error_handlers import install_error_handlers
 from services.api.metrics import ApiMetrics
 from services.api.request_context import RequestContextMiddleware
 from services.api.responses import error_docs
 from services.api.routes import operations
-from services.api.routes.monitors import INFLUENCERS, POSTS, monitor_router
+from services.api.routes.monitors import INFLUENCERS, POSTS, Monitor, monitor_router
 from services.api.runtime import open_runtime
 from shared.settings import Settings
 
@@ -44,11 +46,14 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     protected = settings.api_auth == "required"
     responses = error_docs(401, 429) if protected else {}
-    for monitor in (INFLUENCERS, POSTS):
-        app.include_router(monitor_router(monitor), responses=responses)
+    routers = [(monitor, monitor_router(monitor)) for monitor in (INFLUENCERS, POSTS)]
+    for _, router in routers:
+        app.include_router(router, responses=responses)
     app.include_router(operations.router)
     # Each middleware added wraps the ones before it. The request context is outermost, so
-    # every response, even a 401 or a 413, is logged, counted and carries a request id.
+    # every response, even a 401 or a 413, is logged, counted and carries a request id; cache
+    # hits are answered innermost, after authentication.
+    app.add_middleware(CachedHistoryReads, routes=history_routes(routers))
     if protected:
         app.add_middleware(ApiKeyAuth)
         document_api_keys(app)
@@ -59,3 +64,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app
+
+
+def history_routes(routers: list[tuple[Monitor, APIRouter]]) -> list[HistoryRoute]:
+    """The history routes of both monitors, whose cache hits CachedHistoryReads answers."""
+    found = []
+    for monitor, router in routers:
+        (route,) = (
+            route
+            for route in router.routes
+            if isinstance(route, APIRoute) and route.name == monitor.history_route
+        )
+        found.append(HistoryRoute(route, monitor.task_type, monitor.history_parameter))
+    return found

@@ -62,7 +62,11 @@ TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 # FastAPI resolves costs about as much as the Redis read of a cache hit.
 def history_service(request: Request) -> HistoryService:
     """The history service of this request; reads open a session only on a cache miss."""
-    runtime = runtime_of(request)
+    return history_service_of(runtime_of(request))
+
+
+def history_service_of(runtime: Runtime) -> HistoryService:
+    """A history service over the runtime's connections."""
     cache = HistoryCache(runtime.batcher, runtime.metrics)
     return HistoryService(runtime.sessions, cache, runtime.keys)
 

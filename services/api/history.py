@@ -50,16 +50,31 @@ class HistoryService:
 
     async def influencer(self, user: str, window: HistoryWindow) -> bytes:
         """A profile's history, by numeric Instagram id or username."""
-        instagram_id = instagram_id_of(user)
-        key = None if instagram_id is None else self.keys.influencer_history(instagram_id)
-        return await self._read(Target(TaskType.INFLUENCER, key, instagram_id, user), window)
+        return await self._read(self.target(TaskType.INFLUENCER, user), window)
 
     async def post(self, post_code: str, window: HistoryWindow) -> bytes:
         """A post's history, by shortcode (case-sensitive, as Instagram's are)."""
-        code = parse_post_code(post_code)
-        return await self._read(
-            Target(TaskType.POST, self.keys.post_history(code), None, code), window
-        )
+        return await self._read(self.target(TaskType.POST, post_code), window)
+
+    def target(self, kind: TaskType, text: str) -> Target:
+        """What a history path's parameter names; a 422 for a post code that cannot be one."""
+        if kind is TaskType.POST:
+            code = parse_post_code(text)
+            return Target(kind, self.keys.post_history(code), None, code)
+        instagram_id = instagram_id_of(text)
+        key = None if instagram_id is None else self.keys.influencer_history(instagram_id)
+        return Target(kind, key, instagram_id, text)
+
+    async def cached_default_view(self, kind: TaskType, text: str) -> bytes | None:
+        """The default view of the target a path names, when the cache holds it under the key
+        the path itself names; None otherwise (the route then answers, misses included)."""
+        try:
+            target = self.target(kind, text)
+        except InvalidInput:
+            return None
+        if target.cache_key is None:
+            return None
+        return await self.cache.get(target.cache_key, kind)
 
     async def _read(self, target: Target, window: HistoryWindow) -> bytes:
         lease = None
