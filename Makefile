@@ -51,9 +51,12 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
-.PHONY: bench-api bench-collector bench-scheduler
+.PHONY: bench-api bench-collector bench-scheduler bench-stats
 bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 6 minutes)
 	$(BIN)/python bench/api.py
+
+bench-stats: install ## Statistics benchmark: user_stats, video_stats and a year by day over long histories (about 5 minutes)
+	$(BIN)/python bench/stats.py
 
 bench-collector: install ## Collector benchmark: collections/s and peak memory of one process against the sandbox (about 1 minute)
 	$(BIN)/python bench/collector.py

@@ -74,7 +74,7 @@ class HistoryService:
             return None
         if target.cache_key is None:
             return None
-        return await self.cache.get(target.cache_key, kind)
+        return await self.cache.hit(target.cache_key, kind)
 
     async def _read(self, target: Target, window: HistoryWindow) -> bytes:
         lease = None

@@ -47,16 +47,14 @@ class HistoryCache:
         self.metrics = metrics
         self.available = True
 
-    async def get(self, key: str, kind: str) -> bytes | None:
-        """The cached body under `key`, counted as a hit; None (not counted) otherwise: the
-        caller that then reads through the cache counts the miss."""
+    async def hit(self, key: str, kind: str) -> bytes | None:
+        """The cached body under `key`, counted as a hit; None for a miss or a failure, both
+        left uncounted and unreported: the read through the cache that follows counts them."""
         if not self.available:
             return None
         try:
             body = cached_body(await self.batcher.get(key))
-        except RedisError as error:
-            self._unavailable(error)
-            self.metrics.history_cache.labels(kind, "error").inc()
+        except RedisError:
             return None
         if body is not None:
             self.metrics.history_cache.labels(kind, "hit").inc()
@@ -64,12 +62,15 @@ class HistoryCache:
 
     async def get_or_lease(self, key: str, kind: str) -> tuple[bytes | None, bytes | None]:
         """The cached body under `key`; on a miss, the lease that allows filling it (if won)."""
-        body = await self.get(key, kind)
-        if body is not None or not self.available:
-            return body, None
-        self.metrics.history_cache.labels(kind, "miss").inc()
-        lease = LEASE_PREFIX + uuid.uuid4().hex.encode()
+        if not self.available:
+            return None, None
         try:
+            body = cached_body(await self.batcher.get(key))
+            if body is not None:
+                self.metrics.history_cache.labels(kind, "hit").inc()
+                return body, None
+            self.metrics.history_cache.labels(kind, "miss").inc()
+            lease = LEASE_PREFIX + uuid.uuid4().hex.encode()
             won = await self.redis.set(key, lease, px=LEASE_MILLISECONDS, nx=True)
         except RedisError as error:
             self._unavailable(error)

@@ -32,8 +32,6 @@ MAX_DAYS = 365
 ANOMALY_DELTAS = 30
 MIN_ANOMALY_DELTAS = 7
 ANOMALY_THRESHOLD = 3.5
-# The daily buckets one request reads: the longest window, and the day before it (its delta).
-DAILY_BUCKETS = MAX_DAYS + 1
 MILESTONE_HORIZON_DAYS = 365
 
 Point = Mapping[str, Any]
@@ -53,8 +51,10 @@ class StatsService:
             latest, changes = await _changes(
                 session, InfluencerMetricsHistory, task.id, INFLUENCER_METRICS, INFLUENCER_WINDOWS
             )
+            # The days shown (at most one bucket a day) or the anomalies' deltas, and the
+            # bucket before them for the oldest one's delta.
             buckets = await RollupRepository(session).newest_buckets(
-                InfluencerDaily, task.id, INFLUENCER_METRICS, limit=DAILY_BUCKETS
+                InfluencerDaily, task.id, INFLUENCER_METRICS, limit=max(days, ANOMALY_DELTAS) + 1
             )
         entries = _daily(buckets)
         gains = {
@@ -114,21 +114,18 @@ async def _changes(
     metrics: Sequence[str],
     windows: Mapping[str, timedelta],
 ) -> tuple[Point | None, dict[str, dict[str, dict[str, Any] | None]]]:
-    points = HistoryRepository(session)
-    latest = await points.newest_counted_point(history, task_id, metrics)
-    changes: dict[str, dict[str, dict[str, Any] | None]] = {}
-    for window, length in windows.items():
-        then = None
-        if latest is not None:
-            then = await points.newest_counted_point(
-                history, task_id, metrics, at_or_before=latest["recorded_at"] - length
-            )
-        changes[window] = {
+    latest, *earlier = await HistoryRepository(session).counted_points_back(
+        history, task_id, metrics, list(windows.values())
+    )
+    changes = {
+        window: {
             metric: None
             if then is None or latest is None
             else _change(then[metric], latest[metric])
             for metric in metrics
         }
+        for window, then in zip(windows, earlier, strict=True)
+    }
     return latest, changes
 
 
@@ -159,8 +156,7 @@ def _daily(buckets: Sequence[Point]) -> list[dict[str, Any]]:
             change = None if previous is None else _change(previous[metric], bucket[metric])
             entry[delta] = None if change is None else change["delta"]
         entries.append(entry)
-    # The oldest bucket read only serves its successor's delta when the window is full.
-    return entries[:MAX_DAYS]
+    return entries
 
 
 def _milestone(latest: Point | None, gain: float | None) -> dict[str, Any] | None:
@@ -219,7 +215,7 @@ async def _owner_followers(session: AsyncSession, owner: str | None) -> int | No
     task = await TaskRepository(session).get_by_target(TaskType.INFLUENCER, username)
     if task is None:
         return None
-    point = await HistoryRepository(session).newest_counted_point(
+    (point,) = await HistoryRepository(session).counted_points_back(
         InfluencerMetricsHistory, task.id, ("follower_count",)
     )
     return None if point is None else point["follower_count"]

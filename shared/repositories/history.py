@@ -3,11 +3,22 @@
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, bindparam, column, insert, select, table, tuple_
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    column,
+    insert,
+    literal_column,
+    select,
+    table,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -119,25 +130,37 @@ class HistoryRepository:
         points = [dict(zip(fields, row)) for row in rows]  # noqa: B905
         return orjson.dumps(points, option=POINT_JSON_OPTIONS)
 
-    async def newest_counted_point(
+    async def counted_points_back(
         self,
         model: HistoryModel,
         task_id: str,
         fields: Sequence[str],
-        *,
-        at_or_before: datetime | None = None,
-    ) -> dict[str, Any] | None:
-        """The task's last counted (not fallback) point, of one time the last stored, recorded
-        at or before `at_or_before` when given: its `fields` and recorded_at."""
-        # One seek down the primary key (task_id, recorded_at, id): no scan of the rows.
-        query = select(*(getattr(model, name) for name in fields), model.recorded_at).where(
-            model.task_id == task_id, model.source != Source.FALLBACK
-        )
-        if at_or_before is not None:
-            query = query.where(model.recorded_at <= at_or_before)
-        query = query.order_by(model.recorded_at.desc(), model.id.desc()).limit(1)
-        row = (await self.session.execute(query)).first()
-        return None if row is None else dict(row._mapping)
+        windows: Sequence[timedelta] = (),
+    ) -> list[dict[str, Any] | None]:
+        """The task's last counted (not fallback) point, then for each window the last counted
+        point recorded at or before that point's time minus the window (None where there is
+        none; of one time, the last stored): their `fields` and recorded_at.
+
+        Two round trips at most, each part of them one seek down the primary key (task_id,
+        recorded_at, id), so the answer costs the same at any history length. (The windows'
+        times are sent as values: derived from the latest point within the statement, MariaDB
+        would check every newer row against them instead of seeking.)
+        """
+        connection = await self.session.connection()
+        names = (*fields, "recorded_at")
+        query = _counted_points_query(model, tuple(fields), 0)
+        latest = (await connection.execute(query, {"task_id": task_id})).first()
+        if latest is None:
+            return [None] * (len(windows) + 1)
+        found: dict[int, dict[str, Any]] = {0: {name: getattr(latest, name) for name in names}}
+        if windows:
+            query = _counted_points_query(model, tuple(fields), len(windows))
+            parameters: dict[str, Any] = {"task_id": task_id}
+            for part, window in enumerate(windows, start=1):
+                parameters[f"before_{part}"] = latest.recorded_at - window
+            for row in await connection.execute(query, parameters):
+                found[row.part] = {name: getattr(row, name) for name in names}
+        return [found.get(part) for part in range(len(windows) + 1)]
 
     async def _add(self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store the rows of slots that have none yet; return how many were stored."""
@@ -185,6 +208,32 @@ def newest_points_query(
     if until:
         query = query.where(time <= bindparam("until"))
     return query.order_by(*order).limit(bindparam("limit"))
+
+
+@functools.cache
+def _counted_points_query(model: HistoryModel, fields: tuple[str, ...], windows: int) -> Any:
+    # Without windows, the latest counted point; with n, the newest counted point at or before
+    # each of before_1 … before_n, tagged with its part number.
+    def newest_counted(part: int) -> Select[Any]:
+        return (
+            select(
+                *(getattr(model, name) for name in fields),
+                model.recorded_at,
+                literal_column(str(part)).label("part"),
+            )
+            .where(model.task_id == bindparam("task_id"), model.source != Source.FALLBACK)
+            .order_by(model.recorded_at.desc(), model.id.desc())
+            .limit(1)
+        )
+
+    if not windows:
+        return newest_counted(0)
+    return union_all(
+        *(
+            newest_counted(part).where(model.recorded_at <= bindparam(f"before_{part}"))
+            for part in range(1, windows + 1)
+        )
+    )
 
 
 def _naive_utc(moment: datetime) -> datetime:

@@ -98,7 +98,8 @@ class RollupRepository:
             .order_by(model.bucket_start.desc())
             .limit(limit)
         )
-        return [dict(row._mapping) for row in await self.session.execute(query)]
+        connection = await self.session.connection()  # a Core read: no ORM execution needed
+        return [dict(row._mapping) for row in await connection.execute(query)]
 
     async def rebuild(self, rollup: Rollup, task_id: str) -> None:
         """Recompute a task's buckets from its rows; running it twice changes nothing."""
