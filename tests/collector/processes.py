@@ -76,17 +76,17 @@ def collector_env(settings: Settings, port: int, *, rate_per_second: float) -> d
     }
 
 
-async def spawn_collector(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
-    """`python -m services.collector` with `env`, its output written to `log`."""
-    with log.open("wb") as output:
+async def spawn_service(module: str, env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    """`python -m <module>` with `env`, its output appended to `log` (a restart adds to it)."""
+    with log.open("ab") as output:
         return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.collector",
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
+            sys.executable, "-m", module, env=env, stdout=output, stderr=subprocess.STDOUT
         )
+
+
+async def spawn_collector(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    """`python -m services.collector` with `env`, its output appended to `log`."""
+    return await spawn_service("services.collector", env, log)
 
 
 async def wait_for(
@@ -215,15 +215,7 @@ def scheduler_env(settings: Settings, *, claim_lease_seconds: int = 2) -> dict[s
 
 async def spawn_scheduler(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
     """`python -m services.scheduler` with `env`, its output appended to `log`."""
-    with log.open("ab") as output:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "services.scheduler",
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    return await spawn_service("services.scheduler", env, log)
 
 
 @asynccontextmanager
