@@ -40,6 +40,19 @@ class TaskStatus(enum.StrEnum):
     STOPPED = "stopped"
 
 
+class TaskHealth(enum.StrEnum):
+    """What a task's last collections amounted to (api.md, "Task health and update")."""
+
+    # Never collected yet.
+    PENDING = "pending"
+    # The last collection succeeded.
+    OK = "ok"
+    # The last collection failed on the way (TikHub or the network); it may pass next time.
+    FAILING = "failing"
+    # TikHub says the target does not exist or is private; retried with back-off.
+    UNAVAILABLE = "unavailable"
+
+
 class Source(enum.StrEnum):
     """Where a history row's numbers came from: a fresh fetch, or the last good payload."""
 
@@ -111,6 +124,7 @@ class Task(Base):
         Index(None, "status", "next_run_at"),
         Index(None, "user_id"),
         Index(None, "task_type", "created_at"),
+        Index(None, "claim_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(CHAR(36), primary_key=True, default=lambda: str(uuid.uuid4()))
@@ -126,6 +140,14 @@ class Task(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The repository sets it on insert; the server default serves services that predate it.
+    health: Mapped[TaskHealth] = mapped_column(
+        _enum(TaskHealth, "task_health"), server_default=TaskHealth.PENDING.value
+    )
+    # The slot handed to the collectors and not yet done (its row or failure not committed),
+    # and when the scheduler should check that its job still exists: Redis may lose jobs.
+    claimed_slot: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_id: Mapped[int | None] = mapped_column(InstagramId)
     post_id: Mapped[str | None] = mapped_column(String(50))
     # POST_DETAILS: null for profiles, and for posts until read.

@@ -13,6 +13,11 @@ class RedisKeys:
         """Set while a task is paused; the collector checks it before any work."""
         return f"{self.prefix}:pause:{task_id}"
 
+    @property
+    def pause_flags_restored(self) -> str:
+        """Set once the scheduler has set every paused task's flag; missing: Redis lost them."""
+        return f"{self.prefix}:pause-flags-restored"
+
     def influencer_history(self, user_id: int) -> str:
         """The API's cached default history view of a profile."""
         return f"{self.prefix}:history:influencer:{user_id}"

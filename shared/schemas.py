@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.instagram import USERNAME_SCHEMA_PATTERN, parse_post_url, parse_username
 from shared.intervals import Interval
-from shared.models import Source, TaskStatus
+from shared.models import Source, Task, TaskHealth, TaskStatus
 
 MAX_TASK_IDS = 1000
 
@@ -113,6 +113,46 @@ class PostTaskCreated(BaseModel):
     interval_seconds: int
 
 
+class TaskHealthView(BaseModel):
+    """What the task's collections have amounted to so far."""
+
+    state: TaskHealth = Field(
+        description=(
+            "`pending`: never collected yet; `ok`: the last collection succeeded; `failing`: "
+            "the last collection failed on the way (TikHub or the network) and is tried again "
+            "at the next slot; `unavailable`: TikHub says the target does not exist or is "
+            "private, and it is retried with back-off (twice its interval, then doubling, at "
+            "most daily) until it is found again."
+        ),
+        examples=["ok"],
+    )
+    last_run_at: datetime | None = Field(
+        description="When the last collection (good or failed) was recorded; null if none yet.",
+        examples=["2026-11-21T12:30:00Z"],
+    )
+    last_success_at: datetime | None = Field(
+        description="When the last good collection was recorded; null if none yet.",
+        examples=["2026-11-21T12:30:00Z"],
+    )
+    consecutive_failures: int = Field(
+        description="Collections that failed in a row since the last good one.", examples=[0]
+    )
+    last_error: str | None = Field(
+        description="Why the last collection failed; null after a good one.", examples=[None]
+    )
+
+    @classmethod
+    def of(cls, task: Task) -> "TaskHealthView":
+        """The health a task's row records."""
+        return cls(
+            state=task.health,
+            last_run_at=task.last_run_at,
+            last_success_at=task.last_success_at,
+            consecutive_failures=task.consecutive_failures,
+            last_error=task.last_error,
+        )
+
+
 class InfluencerTaskItem(BaseModel):
     task_id: str
     username: str
@@ -120,6 +160,7 @@ class InfluencerTaskItem(BaseModel):
     interval_seconds: int
     created_at: datetime
     updated_at: datetime
+    health: TaskHealthView
 
 
 class PostTaskItem(BaseModel):
@@ -129,6 +170,7 @@ class PostTaskItem(BaseModel):
     interval_seconds: int
     created_at: datetime
     updated_at: datetime
+    health: TaskHealthView
 
 
 class StoppedTasks(BaseModel):
@@ -138,6 +180,7 @@ class StoppedTasks(BaseModel):
 
 class TaskStatusView(BaseModel):
     status: TaskStatus
+    health: TaskHealthView
 
 
 class TaskStatusChanged(BaseModel):

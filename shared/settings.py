@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     scheduler_metrics_host: str = "127.0.0.1"
     scheduler_metrics_port: int = Field(default=9101, ge=0, le=65535)
     scheduler_heartbeat_ttl_seconds: int = Field(default=30, ge=2)
+    scheduler_claim_lease_seconds: int = Field(default=60, ge=1)
 
     collector_max_jobs: int = Field(default=100, ge=1)
     collector_poll_delay_seconds: float = Field(default=0.1, gt=0)

@@ -16,11 +16,18 @@ POST_CREATED = {
     "status": "active",
     "interval_seconds": 3600,
 }
+HEALTH = {
+    "state": "ok",
+    "last_run_at": UPDATED_AT,
+    "last_success_at": UPDATED_AT,
+    "consecutive_failures": 0,
+    "last_error": None,
+}
 INFLUENCER_TASKS = [
-    {**INFLUENCER_CREATED, "created_at": CREATED_AT, "updated_at": UPDATED_AT},
+    {**INFLUENCER_CREATED, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
 ]
 POST_TASKS = [
-    {**POST_CREATED, "created_at": CREATED_AT, "updated_at": UPDATED_AT},
+    {**POST_CREATED, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
 ]
 INFLUENCER_HISTORY = {
     "username": "instagram",
@@ -134,7 +141,7 @@ VIDEO_STATS = {
     "engagement_rate_by_followers": 0.43,
 }
 STOPPED = {"deleted_task_ids": [TASK_ID], "not_found_task_ids": []}
-STATUS = {"status": "active"}
+STATUS = {"status": "active", "health": HEALTH}
 PAUSED = {"task_id": TASK_ID, "status": "paused"}
 RESUMED = {"task_id": TASK_ID, "status": "active"}
 

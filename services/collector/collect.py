@@ -27,8 +27,8 @@ from shared.repositories.tasks import TaskRepository
 
 log = structlog.get_logger()
 
-# A deferred slot is given up (fallback row or recorded failure) once the next slot is due,
-# and at the latest after this long, well inside arq's one-day job expiry.
+# A slot is still collected, however late, until its task's next slot is due, and at the latest
+# this long after its job was first queued, well inside arq's one-day job expiry.
 MAX_DEFERRAL = timedelta(hours=1)
 # Connection-level database failures, worth waiting out (unlike a bug in a statement).
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
@@ -44,6 +44,8 @@ class Outcome(enum.StrEnum):
     FALLBACK = "fallback"
     SKIPPED = "skipped"
     FAILED = "failed"
+    # Not collected because its task's next slot came first; no row, no failure.
+    DROPPED = "dropped"
 
 
 class Deferred(Exception):
@@ -72,13 +74,26 @@ class Collector:
     fetch_budget_seconds: float
     max_tries: int
 
-    async def collect(self, task_id: str, scheduled_for: datetime, *, job_try: int) -> Outcome:
-        """Run one slot; raise Deferred when it should be tried again later."""
+    async def collect(
+        self,
+        task_id: str,
+        scheduled_for: datetime,
+        *,
+        job_try: int,
+        enqueued_at: datetime | None = None,
+    ) -> Outcome:
+        """Run one slot whose job was first queued at `enqueued_at` (default: the slot); raise
+        Deferred when it should be tried again later."""
         with structlog.contextvars.bound_contextvars(
             task_id=task_id, scheduled_for=scheduled_for.isoformat(), job_try=job_try
         ):
             try:
-                outcome = await self._collect(task_id, scheduled_for, job_try=job_try)
+                outcome = await self._collect(
+                    task_id,
+                    scheduled_for,
+                    job_try=job_try,
+                    queued_at=max(scheduled_for, enqueued_at or scheduled_for),
+                )
             except DATABASE_UNAVAILABLE as error:
                 # MySQL restarting or failing over: the slot is collected once it is back,
                 # rather than failed and lost.
@@ -90,7 +105,9 @@ class Collector:
         self.metrics.collections.labels(outcome).inc()
         return outcome
 
-    async def _collect(self, task_id: str, slot: datetime, *, job_try: int) -> Outcome:
+    async def _collect(
+        self, task_id: str, slot: datetime, *, job_try: int, queued_at: datetime
+    ) -> Outcome:
         if await self.redis.exists(self.keys.pause(task_id)):
             log.info("collector.skipped", reason="paused")
             return Outcome.SKIPPED
@@ -103,12 +120,20 @@ class Collector:
         if recorded:
             # A run that wrote the row may have died before invalidating the cache.
             await self._invalidate(task, task.user_id)
+            await self._release(task, slot)
             log.info("collector.skipped", reason="already_collected")
             return Outcome.SKIPPED
+        # Late is not failed: a slot that waited (scheduler catch-up, backlog, rate budget,
+        # breaker cool-off) is still worth a live fetch until the next one is due.
+        deadline = min(
+            max(task.next_run_at, slot + timedelta(seconds=task.interval_seconds)),
+            queued_at + MAX_DEFERRAL,
+        )
+        if utcnow() >= deadline:
+            return await self._drop(task, slot, reason="late", deadline=deadline)
         try:
             return await self._fetch_and_store(task, slot)
         except Deferred as deferred:
-            deadline = slot + min(timedelta(seconds=task.interval_seconds), MAX_DEFERRAL)
             resume_at = utcnow() + timedelta(seconds=deferred.seconds)
             if job_try < self.max_tries and resume_at < deadline:
                 self.metrics.deferrals.labels(deferred.reason).inc()
@@ -119,8 +144,22 @@ class Collector:
                     error=str(deferred),
                 )
                 raise
-            log.warning("collector.gave_up", reason=deferred.reason, error=str(deferred))
-            return await self._store_failure(task, slot, error=f"not collected: {deferred}")
+            return await self._drop(
+                task, slot, reason=deferred.reason, deadline=deadline, error=str(deferred)
+            )
+
+    async def _drop(
+        self, task: Task, slot: datetime, *, reason: str, deadline: datetime, error: str = ""
+    ) -> Outcome:
+        # Nothing was fetched, so there is nothing to store: a fallback row would pass old
+        # numbers off as this slot's, and the task's health is about TikHub's answers.
+        await self._release(task, slot)
+        log.warning("collector.dropped", reason=reason, deadline=deadline.isoformat(), error=error)
+        return Outcome.DROPPED
+
+    async def _release(self, task: Task, slot: datetime) -> None:
+        async with self.sessions.begin() as session:
+            await TaskRepository(session).release_claim(task.id, slot)
 
     async def _fetch_and_store(self, task: Task, slot: datetime) -> Outcome:
         admission = await self.breaker.admit()
@@ -172,7 +211,7 @@ class Collector:
         # Repeating the last numbers of a target that is gone or private would suggest it
         # still exists; only a fetch that failed on the way gets a fallback row.
         return await self._store_failure(
-            task, slot, error=str(error), use_fallback=error.kind is not ErrorKind.TARGET
+            task, slot, error=str(error), unavailable=error.kind is ErrorKind.TARGET
         )
 
     async def _store_live(self, task: Task, slot: datetime, fetched: Fetched[Any]) -> Outcome:
@@ -189,6 +228,7 @@ class Collector:
             SlotRecord(
                 task_id=task.id,
                 task_type=task.task_type,
+                slot=slot,
                 row=_history_row(task, slot, snapshot, Source.LIVE, now),
                 now=now,
                 user_id=user_id if user_id != task.user_id else None,
@@ -203,13 +243,21 @@ class Collector:
         return Outcome.LIVE
 
     async def _store_failure(
-        self, task: Task, slot: datetime, *, error: str, use_fallback: bool = True
+        self, task: Task, slot: datetime, *, error: str, unavailable: bool = False
     ) -> Outcome:
         now = utcnow()
-        snapshot = await self._fallback_snapshot(task) if use_fallback else None
+        snapshot = None if unavailable else await self._fallback_snapshot(task)
         row = None if snapshot is None else _history_row(task, slot, snapshot, Source.FALLBACK, now)
         await self.writer.write(
-            SlotRecord(task_id=task.id, task_type=task.task_type, row=row, now=now, error=error)
+            SlotRecord(
+                task_id=task.id,
+                task_type=task.task_type,
+                slot=slot,
+                row=row,
+                now=now,
+                error=error,
+                unavailable=unavailable,
+            )
         )
         if snapshot is None:
             log.warning("collector.failed", error=error)

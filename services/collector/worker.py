@@ -62,7 +62,9 @@ async def collect(ctx: dict[str, Any], task_id: str, scheduled_for: datetime) ->
         async with job_lease(
             ctx["redis"], ctx["job_id"], seconds=settings.collector_job_lease_seconds
         ):
-            return await collector.collect(task_id, scheduled_for, job_try=ctx["job_try"])
+            return await collector.collect(
+                task_id, scheduled_for, job_try=ctx["job_try"], enqueued_at=ctx["enqueue_time"]
+            )
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from None
 

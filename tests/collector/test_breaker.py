@@ -183,6 +183,7 @@ async def test_an_open_breaker_past_the_slots_deadline_ends_the_slot(
         await collector.collect(task.id, slot, job_try=1)
     calls = tikhub_down.calls.call_count
 
-    # A 30 s task cannot wait out a 30 s cool-off: the slot is recorded as not collected.
-    assert await collector.collect(tasks[2].id, slot, job_try=1) is Outcome.FAILED
+    # A 30 s task cannot wait out a 30 s cool-off: the slot is dropped, without a row.
+    assert await collector.collect(tasks[2].id, slot, job_try=1) is Outcome.DROPPED
     assert tikhub_down.calls.call_count == calls
+    assert await influencer_rows(sessions) == []

@@ -37,6 +37,7 @@ from shared.schemas import (
     PostHistory,
     PostTaskCreated,
     PostTaskItem,
+    TaskHealthView,
     UserStats,
     VideoStats,
 )
@@ -273,7 +274,11 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         """Active, paused and stopped, oldest first."""
         items = [
             monitor.answer(
-                monitor.item, task, created_at=task.created_at, updated_at=task.updated_at
+                monitor.item,
+                task,
+                created_at=task.created_at,
+                updated_at=task.updated_at,
+                health=TaskHealthView.of(task),
             )
             for task in await tasks.list_all(kind)
         ]

@@ -11,7 +11,14 @@ from services.api import examples
 from services.api.dependencies import TaskServiceDep
 from services.api.responses import documented, ok
 from shared.models import TaskType
-from shared.schemas import Envelope, StoppedTasks, StopTasks, TaskStatusChanged, TaskStatusView
+from shared.schemas import (
+    Envelope,
+    StoppedTasks,
+    StopTasks,
+    TaskHealthView,
+    TaskStatusChanged,
+    TaskStatusView,
+)
 
 
 def operation_ids(task_type: TaskType) -> Callable[[APIRoute], str]:
@@ -63,9 +70,9 @@ def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
     async def task_status(
         task_id: task_id_param, tasks: TaskServiceDep
     ) -> Envelope[TaskStatusView]:
-        """Active, paused or stopped."""
+        """Active, paused or stopped, and the health of its collections."""
         task = await tasks.get(task_type, task_id)
-        return ok(TaskStatusView(status=task.status))
+        return ok(TaskStatusView(status=task.status, health=TaskHealthView.of(task)))
 
     @router.post(
         "/pause_task/{task_id}",
