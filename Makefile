@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+WEB := services/api/web
+# npm ci writes this file last, so its age says whether the lock file changed since.
+WEB_INSTALLED := $(WEB)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
 .PHONY: help install services migrate rollups test lint format run api scheduler collector up down logs clean
@@ -16,7 +19,11 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(INSTALLED)
 
-install: $(INSTALLED) ## Create .venv and install the project with its dev tools
+# The dashboard's browser libraries, from the npm registry (no install scripts run).
+$(WEB_INSTALLED): $(WEB)/package.json $(WEB)/package-lock.json
+	npm ci --prefix $(WEB) --ignore-scripts --no-audit --no-fund --loglevel=error
+
+install: $(INSTALLED) $(WEB_INSTALLED) ## Create .venv, install the project with its dev tools and the dashboard's npm packages
 
 services: ## Start local MariaDB and Redis when they are installed but not answering
 	bash deploy/local/ensure-services.sh

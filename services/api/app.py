@@ -14,6 +14,8 @@ from services.api.responses import error_docs
 from services.api.routes import operations
 from services.api.routes.monitors import INFLUENCERS, POSTS, monitor_router
 from services.api.runtime import open_runtime
+from services.api.web import routes as dashboard
+from services.api.web.assets import mount_assets
 from shared.settings import Settings
 
 DESCRIPTION = """
@@ -40,13 +42,18 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs is served from the installed Swagger UI (see mount_assets); ReDoc is not offered.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     protected = settings.api_auth == "required"
-    responses = error_docs(401, 429) if protected else {}
+    responses = error_docs(401, 403, 429) if protected else {}
     for monitor in (INFLUENCERS, POSTS):
         app.include_router(monitor_router(monitor), responses=responses)
     app.include_router(operations.router)
+    app.include_router(dashboard.router)
+    mount_assets(app)
     # Each middleware added wraps the ones before it. The request context is outermost, so
     # every response, even a 401 or a 413, is logged, counted and carries a request id.
     if protected:
