@@ -2,7 +2,7 @@
 routes; what they change (create, pause, resume, stop) the pages send to the API itself."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query, Request
@@ -53,11 +53,12 @@ async def target_table_rows(
     request: Request,
     kind: KindQuery = TaskType.INFLUENCER,
     q: Annotated[str, Query(max_length=100)] = "",
-    status: TaskStatus | None = None,
+    # The filter's "any" sends an empty value.
+    status: TaskStatus | Literal[""] = "",
 ) -> HTMLResponse:
     """The table's rows, polled while the page is open."""
     async with runtime_of(request).sessions() as session:
-        rows = await target_rows(session, kind, text=q, status=status)
+        rows = await target_rows(session, kind, text=q, status=status or None)
     return _page(
         request,
         "_rows.html",

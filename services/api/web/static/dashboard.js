@@ -118,29 +118,53 @@
     const kind = box.dataset.kind;
     const series = SERIES[kind];
     const interval = Number(box.dataset.interval);
-    const createdAt = Date.parse(box.dataset.createdAt) / 1000;
     const anomalies = JSON.parse(box.dataset.anomalies || "[]");
     const note = document.getElementById("chart-note");
     let chart = null;
     let range = "604800";
 
+    async function fetchView(view, since) {
+      const query = new URLSearchParams({ granularity: view.granularity, limit: String(view.limit) });
+      if (since !== null) query.set("since", new Date(since * 1000).toISOString());
+      const response = await fetch(box.dataset.historyUrl + "?" + query, { headers: { Accept: "application/json" } });
+      if (response.status === 401) { window.location.assign("/signin"); return null; }
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error.message);
+      return body.data.history;
+    }
+
     async function load() {
+      box.dataset.rangeLoaded = "false";
       const width = box.clientWidth;
       const now = Date.now() / 1000;
-      const seconds = range === "all" ? Math.max(now - createdAt, interval) : Number(range);
-      const view = plan(seconds, interval, width);
-      const query = new URLSearchParams({ granularity: view.granularity, limit: String(view.limit) });
-      if (range !== "all") query.set("since", new Date((now - seconds) * 1000).toISOString());
-      let response;
+      let view, history;
       try {
-        response = await fetch(box.dataset.historyUrl + "?" + query, { headers: { Accept: "application/json" } });
+        if (range === "all") {
+          // How far back the history goes is known only from the data: one point a day says,
+          // then a finer view is asked for when it fits.
+          view = plan(Infinity, interval, width);
+          history = await fetchView(view, null);
+          if (history && history.length) {
+            const oldest = Date.parse(history[history.length - 1].recorded_at) / 1000;
+            const finer = plan(Math.max(now - oldest, interval), interval, width);
+            if (finer.granularity !== "day") {
+              view = finer;
+              history = await fetchView(view, oldest - 86400);
+            }
+          }
+        } else {
+          const seconds = Number(range);
+          view = plan(seconds, interval, width);
+          history = await fetchView(view, now - seconds);
+        }
       } catch (error) {
-        note.textContent = "The history could not be loaded; check that the API is running, then pick a range again.";
+        note.textContent = error.message.startsWith("Failed to fetch") || error instanceof TypeError
+          ? "The history could not be loaded; check that the API is running, then pick a range again."
+          : error.message;
         return;
       }
-      if (response.status === 401) { window.location.assign("/signin"); return; }
-      const body = await response.json();
-      if (!response.ok) { note.textContent = body.error.message; return; }
+      if (!history) return;
+      const body = { data: { history } };
       const data = columns(body.data.history, series.map((s) => s[0]));
       box.dataset.points = String(data[0].length);
       box.dataset.granularity = view.granularity;
@@ -165,6 +189,7 @@
       };
       if (chart) chart.destroy();
       chart = new uPlot(options, data, box);
+      box.dataset.rangeLoaded = "true";
     }
 
     document.querySelectorAll(".ranges button").forEach((button) => {
