@@ -7,7 +7,18 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, bindparam, column, insert, select, table, tuple_
+from sqlalchemy import (
+    Select,
+    Table,
+    bindparam,
+    column,
+    insert,
+    literal,
+    select,
+    table,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -135,6 +146,39 @@ class HistoryRepository:
         query = query.order_by(model.recorded_at.desc(), model.id.desc()).limit(1)
         row = (await self.session.execute(query)).first()
         return None if row is None else dict(row._mapping)
+
+    async def counted_values_at(
+        self, model: HistoryModel, field: str, moments: Mapping[str, datetime]
+    ) -> dict[str, Any]:
+        """For each task id, `field` of its last counted point at or before its moment (None
+        when it has none that old), in one statement."""
+        if not moments:
+            return {}
+        asked = union_all(
+            *(
+                select(
+                    literal(task_id).label("task_id"),
+                    literal(moment, model.recorded_at.type).label("moment"),
+                )
+                for task_id, moment in moments.items()
+            )
+        ).subquery()
+        # Per task, one seek down the primary key, as newest_counted_point does.
+        value = (
+            select(getattr(model, field))
+            .where(
+                model.task_id == asked.c.task_id,
+                model.source != Source.FALLBACK,
+                model.recorded_at <= asked.c.moment,
+            )
+            .order_by(model.recorded_at.desc(), model.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        found = await self.session.execute(select(asked.c.task_id, value))
+        answers: dict[str, Any] = {task_id: None for task_id in moments}
+        answers.update({task_id: then for task_id, then in found})
+        return answers
 
     async def _add(self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store the rows of slots that have none yet; return how many were stored."""

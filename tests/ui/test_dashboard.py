@@ -174,7 +174,10 @@ async def test_a_profile_page_charts_its_history_and_shows_the_apis_statistics(
     assert overflow <= PHONE["width"], "the page scrolls sideways on a phone"
     await phone.screenshot(path=screenshot_path("profile-390"), full_page=True)
     await phone.goto("/")
-    await expect(phone.locator("#targets tr", has_text="@natgeo")).to_be_visible()
+    row = phone.locator("#targets tr", has_text="@natgeo")
+    await expect(row.locator("td.latest")).to_have_text(f"{latest['follower_count']:,}")
+    await expect(row.locator("td.change")).to_contain_text(f"+{week['delta']:,}")
+    await expect(row.locator("svg.spark polyline")).to_have_count(1)
     assert await phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     await phone.screenshot(path=screenshot_path("targets-390"), full_page=True)
     assert elsewhere == []

@@ -1,23 +1,34 @@
 """The targets table: each task with its latest count, its 7-day change and a 30-day trend,
-read for every listed task at once from the daily roll-up."""
+read for every listed task at once: the trend and the latest point from the daily roll-up,
+the value a week before it from the rows, so the change is the one user_stats and
+video_stats report."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.models import InfluencerDaily, PostDaily, Task, TaskStatus, TaskType, utcnow
-from shared.repositories.rollups import BucketModel, Grain, RollupRepository
+from shared.models import (
+    InfluencerDaily,
+    InfluencerMetricsHistory,
+    PostDaily,
+    PostMetricsHistory,
+    Task,
+    TaskStatus,
+    TaskType,
+    utcnow,
+)
+from shared.repositories.history import HistoryRepository
+from shared.repositories.rollups import BucketModel, Grain, HistoryModel, RollupRepository
 from shared.repositories.tasks import TaskRepository
 
 TREND_DAYS = 30
 CHANGE_WINDOW = timedelta(days=7)
-# The count a row shows for each kind, and the roll-up it is read from.
-HEADLINE: dict[TaskType, tuple[str, BucketModel]] = {
-    TaskType.INFLUENCER: ("follower_count", InfluencerDaily),
-    TaskType.POST: ("like_count", PostDaily),
+# The count a row shows for each kind, its roll-up and its rows.
+HEADLINE: dict[TaskType, tuple[str, BucketModel, HistoryModel]] = {
+    TaskType.INFLUENCER: ("follower_count", InfluencerDaily, InfluencerMetricsHistory),
+    TaskType.POST: ("like_count", PostDaily, PostMetricsHistory),
 }
 SPARKLINE_WIDTH = 100
 SPARKLINE_HEIGHT = 24
@@ -47,29 +58,36 @@ async def target_rows(
         # Post codes are case-sensitive, but a search box is not.
         and needle in task.target.lower()
     ]
-    field, model = HEADLINE[task_type]
+    field, rollup, history = HEADLINE[task_type]
     since = Grain.DAY.start(utcnow() - timedelta(days=TREND_DAYS))
-    buckets = await RollupRepository(session).buckets_since(
-        model, [task.id for task in tasks], field, since=since
+    trends = await RollupRepository(session).buckets_since(
+        rollup, [task.id for task in tasks], field, since=since
     )
-    return [_row(task, buckets[task.id], field) for task in tasks]
+    # The newest day's bucket holds the newest counted point.
+    latest = {task_id: days[-1] for task_id, days in trends.items() if days}
+    week_before = await HistoryRepository(session).counted_values_at(
+        history,
+        field,
+        {task_id: point["recorded_at"] - CHANGE_WINDOW for task_id, point in latest.items()},
+    )
+    return [
+        _row(
+            task,
+            [day[field] for day in trends[task.id]],
+            latest[task.id][field] if task.id in latest else None,
+            week_before.get(task.id),
+        )
+        for task in tasks
+    ]
 
 
-def _row(task: Task, days: Sequence[dict[str, Any]], field: str) -> TargetRow:
-    counted = [day for day in days if day[field] is not None]
-    if not counted:
-        return TargetRow(task, None, None, None, "")
-    latest = counted[-1]
-    # The last day whose last point is at least a week older than the latest point.
-    cutoff = latest["recorded_at"] - CHANGE_WINDOW
-    then = next((day for day in reversed(counted) if day["recorded_at"] <= cutoff), None)
+def _row(task: Task, days: Sequence[int | None], latest: int | None, then: int | None) -> TargetRow:
     change = change_pct = None
-    if then is not None:
-        change = latest[field] - then[field]
-        change_pct = None if then[field] == 0 else round(change / then[field] * 100, 2)
-    return TargetRow(
-        task, latest[field], change, change_pct, sparkline([day[field] for day in counted])
-    )
+    if latest is not None and then is not None:
+        change = latest - then
+        change_pct = None if then == 0 else round(change / then * 100, 2)
+    trend = sparkline([value for value in days if value is not None])
+    return TargetRow(task, latest, change, change_pct, trend)
 
 
 def sparkline(values: Sequence[int]) -> str:
