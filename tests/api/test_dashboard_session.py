@@ -38,7 +38,9 @@ async def test_a_browser_without_a_key_is_sent_to_the_sign_in_page(guarded: Asyn
     # What the page's scripts load must be served without a key, too.
     assert (await guarded.get("/static/dashboard.js")).status_code == 200
     # A fragment the page polls answers the envelope, which the page turns into a redirect.
-    assert_error(await guarded.get("/ui/targets/rows", headers=FROM_THE_PAGE), 401, "missing_api_key")
+    assert_error(
+        await guarded.get("/ui/targets/rows", headers=FROM_THE_PAGE), 401, "missing_api_key"
+    )
 
 
 async def test_signing_in_keeps_the_key_in_a_cookie_scripts_and_other_sites_cannot_use(

@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,9 +28,12 @@ WAIT_MS = 30_000
 expect.set_options(timeout=WAIT_MS)
 
 
+CHROMIUM_INSTALLED = Path(CHROMIUM).exists()
+
+
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM_INSTALLED:
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (bash .ci/run does)")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM)
@@ -81,6 +85,7 @@ async def api_only(settings: Settings, sessions: Sessions, tmp_path: Path) -> As
 
 def screenshot_path(name: str) -> Path:
     """Where a test leaves what the browser showed (outside the repository)."""
-    folder = Path(os.environ.get("UI_SCREENSHOTS", "/tmp/instagram-monitor-ui"))
+    default = Path(tempfile.gettempdir()) / "instagram-monitor-ui"
+    folder = Path(os.environ.get("UI_SCREENSHOTS", default))
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.png"

@@ -35,10 +35,12 @@ async def line_pixels(page: Page, colour: tuple[int, int, int]) -> int:
     count: int = await page.evaluate(
         """([r, g, b]) => {
             const canvas = document.querySelector('#chart canvas');
-            const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            const context = canvas.getContext('2d');
+            const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
             let painted = 0;
             for (let i = 0; i < pixels.length; i += 4) {
-                const near = Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g) + Math.abs(pixels[i + 2] - b);
+                const near = Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g)
+                    + Math.abs(pixels[i + 2] - b);
                 if (pixels[i + 3] > 200 && near < 40) painted++;
             }
             return painted;
@@ -232,5 +234,3 @@ async def test_the_api_docs_work_without_internet(api_only: Stack, browser: Brow
     await expect(page.locator(".opblock").first).to_be_visible()
     assert await page.locator(".opblock").count() >= 14
     assert elsewhere == []
-
-

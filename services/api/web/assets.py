@@ -18,6 +18,7 @@ LIBRARIES = {
     "swagger-ui": "swagger-ui-dist",
 }
 SWAGGER = "/assets/swagger-ui"
+SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png")
 
 
 def mount_assets(app: FastAPI) -> None:
@@ -37,7 +38,7 @@ def mount_assets(app: FastAPI) -> None:
         return get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
             title=f"{app.title} · API docs",
-            swagger_js_url=f"{SWAGGER}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER}/swagger-ui.css",
-            swagger_favicon_url=f"{SWAGGER}/favicon-32x32.png",
+            swagger_js_url=f"{SWAGGER}/{SWAGGER_FILES[0]}",
+            swagger_css_url=f"{SWAGGER}/{SWAGGER_FILES[1]}",
+            swagger_favicon_url=f"{SWAGGER}/{SWAGGER_FILES[2]}",
         )

@@ -7,7 +7,9 @@ from typing import Any
 from shared.intervals import INTERVAL_SECONDS
 
 INTERVAL_NAMES = {seconds: interval.value for interval, seconds in INTERVAL_SECONDS.items()}
-MISSING = "—"
+MISSING = "\u2014"  # an em dash
+# A typographic minus sign: as wide as the plus, so signed columns line up.
+MINUS = "\u2212"
 
 
 def count(value: int | float | None) -> str:
@@ -20,18 +22,19 @@ def count(value: int | float | None) -> str:
 
 
 def signed(value: int | float | None) -> str:
-    """A change, with its sign: '+1,204', '−3', '0'."""
+    """A change, with its sign: '+1,204', MINUS + '3', '0'."""
     if value is None:
         return MISSING
     text = count(abs(value))
-    return f"+{text}" if value > 0 else f"−{text}" if value < 0 else text
+    return f"+{text}" if value > 0 else f"{MINUS}{text}" if value < 0 else text
 
 
 def percent(value: float | None) -> str:
     """A percentage to two decimals, with its sign."""
     if value is None:
         return MISSING
-    return f"{'+' if value > 0 else '−' if value < 0 else ''}{abs(value):.2f}%"
+    sign = "+" if value > 0 else MINUS if value < 0 else ""
+    return f"{sign}{abs(value):.2f}%"
 
 
 def rate(value: float | None) -> str:

@@ -38,7 +38,12 @@ def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         name,
-        {"sign_out": signed_in, "intervals": list(Interval), "statuses": list(TaskStatus), **context},
+        {
+            "sign_out": signed_in,
+            "intervals": list(Interval),
+            "statuses": list(TaskStatus),
+            **context,
+        },
     )
 
 
