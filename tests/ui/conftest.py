@@ -86,6 +86,6 @@ async def api_only(settings: Settings, sessions: Sessions, tmp_path: Path) -> As
 def screenshot_path(name: str) -> Path:
     """Where a test leaves what the browser showed (outside the repository)."""
     default = Path(tempfile.gettempdir()) / "instagram-monitor-ui"
-    folder = Path(os.environ.get("UI_SCREENSHOTS", default))
+    folder = Path(os.environ.get("TEST_SCREENSHOTS", default))
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.png"

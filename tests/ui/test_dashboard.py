@@ -166,6 +166,7 @@ async def test_a_profile_page_charts_its_history_and_shows_the_apis_statistics(
         await expect(page.locator(".anomaly", has_text=str(anomaly["date"]))).to_be_visible()
     await expect(page.locator("table.points tbody tr")).to_have_count(20)
     await page.screenshot(path=screenshot_path("profile-1280"), full_page=True)
+    await page.screenshot(path=screenshot_path("profile-1280-top"))
 
     phone, _ = await offline_page(browser, api_only, PHONE)
     await phone.goto("/ui/targets/influencer/natgeo")

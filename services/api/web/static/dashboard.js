@@ -175,6 +175,8 @@
       const options = {
         width,
         height: Math.max(220, Math.min(360, Math.round(width * 0.45))),
+        // The API's times are UTC, and so are the axis and the legend.
+        tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
         scales: { x: { time: true }, y: {}, y2: {} },
         axes: [
           { stroke: "#334155" },
