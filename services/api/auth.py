@@ -5,9 +5,9 @@ A pure ASGI middleware in front of the routes: it reads the key (X-API-Key, else
 Authorization: Bearer, else the dashboard's session cookie), takes one token from the key's
 bucket, asks MySQL only for a key neither vouched for nor found unknown lately, and only
 while the client address has failed to authenticate rarely enough; it puts the
-X-RateLimit-* headers on whatever answers, and the caller on the request. The probes, /metrics, the docs, the sign-in page and the static
-assets stay open: orchestrators and scrapers hold no key, and a browser needs the page that
-asks for one.
+X-RateLimit-* headers on whatever answers, and the caller on the request. The probes,
+/metrics, the docs, the sign-in page and the static assets stay open: orchestrators and
+scrapers hold no key, and a browser needs the page that asks for one.
 
 A key from the cookie rides along on any request the browser makes to this site, so a request
 that changes something must also carry the header htmx sends (HX-Request): a cross-site form
