@@ -91,6 +91,19 @@ async def test_without_auth_there_is_nothing_to_sign_in_to(
         assert "Sign out" not in page.text
 
 
+async def test_a_target_nobody_monitors_has_a_page_saying_what_to_do(
+    settings: Settings, sessions: Sessions
+) -> None:
+    async with running_app(settings) as client:
+        page = await client.get("/ui/targets/influencer/natgeo")
+        assert page.status_code == 404
+        assert "natgeo" in page.text
+        assert 'href="/?kind=influencer"' in page.text
+        bad = await client.get("/ui/targets/post/not a code")
+        assert bad.status_code == 422
+        assert "post_code" in bad.text
+
+
 async def test_the_docs_load_their_assets_from_the_api(
     settings: Settings, sessions: Sessions
 ) -> None:

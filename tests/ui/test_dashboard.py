@@ -235,3 +235,26 @@ async def test_the_api_docs_work_without_internet(api_only: Stack, browser: Brow
     await expect(page.locator(".opblock").first).to_be_visible()
     assert await page.locator(".opblock").count() >= 14
     assert elsewhere == []
+
+
+async def test_the_targets_page_works_from_the_keyboard(api_only: Stack, browser: Browser) -> None:
+    page, elsewhere = await offline_page(browser, api_only, DESKTOP)
+    await page.goto("/")
+    await expect(page.locator("#targets")).to_contain_text("No profiles yet")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    username = page.get_by_label("Username")
+    await username.focus()
+    await page.keyboard.type("natgeo")
+    await page.keyboard.press("Enter")
+    row = page.locator("#targets tr", has_text="@natgeo")
+    await expect(row.locator(".badge")).to_have_text("active")
+    pause = row.get_by_role("button", name="Pause")
+    for _ in range(20):  # from the form, through the filter and the row, to its first button
+        if await pause.evaluate("button => button === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    await expect(pause).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(row.locator(".badge")).to_have_text("paused")
+    assert elsewhere == []

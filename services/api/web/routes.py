@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from services.api.auth import SESSION_COOKIE, SIGN_IN_PATH, offered_key
 from services.api.dependencies import history_service, runtime_of, stats_service
-from services.api.errors import InvalidInput
+from services.api.errors import InvalidInput, NotFound
 from services.api.history import Target, instagram_id_of, parse_post_code, task_of
 from services.api.history_window import HistoryWindow
 from services.api.routes.monitors import INFLUENCERS, POSTS, Monitor
@@ -78,8 +78,13 @@ async def target_table_rows(
 async def target_page(request: Request, kind: TaskType, target: str) -> HTMLResponse:
     """One target: its chart, statistics and recent points."""
     monitor = MONITORS[kind]
-    async with runtime_of(request).sessions() as session:
-        task = await task_of(session, _target(kind, target))
+    try:
+        async with runtime_of(request).sessions() as session:
+            task = await task_of(session, _target(kind, target))
+    except (NotFound, InvalidInput) as error:
+        page = _page(request, "missing.html", kind=kind, message=error.message)
+        page.status_code = error.status_code
+        return page
     stats = await _stats(request, monitor, task.target)
     return _page(
         request,
