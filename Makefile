@@ -21,6 +21,7 @@ $(INSTALLED): pyproject.toml
 
 # The dashboard's browser libraries, from the npm registry (no install scripts run).
 $(WEB_INSTALLED): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: apt-get install npm (bash .ci/run does)" >&2; exit 1; }
 	npm ci --prefix $(WEB) --ignore-scripts --no-audit --no-fund --loglevel=error
 
 install: $(INSTALLED) $(WEB_INSTALLED) ## Create .venv, install the project with its dev tools and the dashboard's npm packages
