@@ -59,12 +59,15 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
-.PHONY: bench-api bench-collector bench-scheduler
+.PHONY: bench-api bench-collector bench-scheduler bench-dashboard
 bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 6 minutes)
 	$(BIN)/python bench/api.py
 
 bench-collector: install ## Collector benchmark: collections/s and peak memory of one process against the sandbox (about 1 minute)
 	$(BIN)/python bench/collector.py
+
+bench-dashboard: install ## Dashboard benchmark: the 1,000-profile table on the server, a year-long chart in Chromium (about 2 minutes)
+	$(BIN)/python bench/dashboard.py
 
 bench-scheduler: install ## Scheduler benchmark: 100,000 due tasks' throughput, then 3 minutes of lateness
 	$(BIN)/python bench/scheduler.py

@@ -447,10 +447,10 @@ def read_costs(results: dict[str, Result]) -> list[str]:
     ]
 
 
-def write_section(section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (other sections stay as they are)."""
+def write_section(section: str, title: str = SECTION) -> None:
+    """Replace the benchmark's section `title` of RESULTS.md (other sections stay as they are)."""
     text_ = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(text_):
         text_ = pattern.sub(lambda _: section + "\n", text_)
     else:
