@@ -24,6 +24,11 @@ Monitors Instagram profiles and posts on an interval and serves the history of t
 Every response is an envelope: `{"status_code", "success": true, "data"}` on success,
 `{"status_code", "success": false, "error": {"code", "message", "details"}}` on failure.
 Times are ISO-8601 UTC with `Z`.
+
+The dashboard at `/` is a client of these routes: once signed in, the browser sends the key in
+an HttpOnly cookie instead of a header. A request authenticated only by that cookie that is not
+a GET must carry the `HX-Request` header the dashboard sends, or it is refused with 403
+`cross_site_request`; other clients send the key in `X-API-Key` and never see that rule.
 """
 
 
