@@ -39,6 +39,11 @@ class Unauthorized(AppError):
         super().__init__(message, code=code, headers={"WWW-Authenticate": "Bearer"})
 
 
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
 class NotFound(AppError):
     status_code = 404
     code = "not_found"

@@ -168,9 +168,18 @@ ROUTE_ERRORS: dict[int, dict[str, dict[str, object]]] = {
         "missing_api_key": _error(
             401,
             "missing_api_key",
-            "Send an API key in the X-API-Key header or as Authorization: Bearer <key>.",
+            "Send an API key in the X-API-Key header or as Authorization: Bearer <key>, "
+            "or sign in on the dashboard.",
         ),
         "invalid_api_key": _error(401, "invalid_api_key", "The API key is unknown or revoked."),
+    },
+    403: {
+        "cross_site_request": _error(
+            403,
+            "cross_site_request",
+            "A request signed in by the dashboard's cookie must come from the dashboard "
+            "(with its HX-Request header); other clients send the key in X-API-Key.",
+        ),
     },
     404: {
         "task_not_found": _error(404, "task_not_found", f"No influencer task has id {TASK_ID}."),

@@ -15,6 +15,7 @@ JSON = "application/json"
 ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "No valid API key was sent",
+    403: "A request signed in by the dashboard's cookie came without the dashboard's header",
     404: "No such task (or a task of the other kind)",
     405: "The path does not accept this method",
     409: "The target is already monitored, or the task is stopped",

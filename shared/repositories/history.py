@@ -13,6 +13,7 @@ from sqlalchemy import (
     bindparam,
     column,
     insert,
+    literal,
     literal_column,
     select,
     table,
@@ -161,6 +162,39 @@ class HistoryRepository:
             for row in await connection.execute(query, parameters):
                 found[row.part] = {name: getattr(row, name) for name in names}
         return [found.get(part) for part in range(len(windows) + 1)]
+
+    async def counted_values_at(
+        self, model: HistoryModel, field: str, moments: Mapping[str, datetime]
+    ) -> dict[str, Any]:
+        """For each task id, `field` of its last counted point at or before its moment (None
+        when it has none that old), in one statement."""
+        if not moments:
+            return {}
+        asked = union_all(
+            *(
+                select(
+                    literal(task_id).label("task_id"),
+                    literal(moment, model.recorded_at.type).label("moment"),
+                )
+                for task_id, moment in moments.items()
+            )
+        ).subquery()
+        # Per task, one look down the primary key from its moment.
+        value = (
+            select(getattr(model, field))
+            .where(
+                model.task_id == asked.c.task_id,
+                model.source != Source.FALLBACK,
+                model.recorded_at <= asked.c.moment,
+            )
+            .order_by(model.recorded_at.desc(), model.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        found = await self.session.execute(select(asked.c.task_id, value))
+        answers: dict[str, Any] = {task_id: None for task_id in moments}
+        answers.update({task_id: then for task_id, then in found})
+        return answers
 
     async def _add(self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store the rows of slots that have none yet; return how many were stored."""

@@ -167,6 +167,7 @@ ERROR_CODES = {
     "invalid_json",
     "missing_api_key",
     "invalid_api_key",
+    "cross_site_request",
     "task_not_found",
     "already_monitored",
     "task_stopped",
