@@ -172,6 +172,22 @@ class PostHistory(BaseModel):
     history: list[PostHistoryPoint]
 
 
+class InvalidImportLine(BaseModel):
+    line: int = Field(description="The line of the file it starts on (the header is line 1)")
+    message: str = Field(description="Why it holds no importable point")
+
+
+class HistoryImported(BaseModel):
+    imported: int = Field(description="Points stored, with source `imported`")
+    skipped: int = Field(
+        description="Points whose recorded_at already has a point (collected or imported), "
+        "or that the file repeats: the stored point is kept"
+    )
+    invalid: list[InvalidImportLine] = Field(
+        description="Lines that could not be imported, in file order; the others were"
+    )
+
+
 # Statistics (api.md, "Statistics"). Only live and imported points count; "the value at t-w"
 # is the last counted point recorded at or before the latest one's time minus w.
 

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.api.auth import ApiKeyAuth, document_api_keys
-from services.api.body_limit import BodyLimitMiddleware
+from services.api.body_limit import BodyLimit, BodyLimitMiddleware
 from services.api.error_handlers import install_error_handlers
 from services.api.metrics import ApiMetrics
 from services.api.request_context import RequestContextMiddleware
@@ -54,8 +54,10 @@ def create_app(settings: Settings) -> FastAPI:
         document_api_keys(app)
     app.add_middleware(
         BodyLimitMiddleware,
-        max_bytes=settings.api_max_body_bytes,
-        timeout_seconds=settings.api_body_timeout_seconds,
+        default=BodyLimit(settings.api_max_body_bytes, settings.api_body_timeout_seconds),
+        imports=BodyLimit(
+            settings.api_max_import_body_bytes, settings.api_import_body_timeout_seconds
+        ),
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

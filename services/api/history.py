@@ -103,6 +103,14 @@ class HistoryService:
         return None if task.user_id is None else self.keys.influencer_history(task.user_id)
 
 
+def target_named(kind: TaskType, name: str) -> Target:
+    """The target a path names, to find its task by (no cache key: for reads the cache does
+    not answer)."""
+    if kind is TaskType.POST:
+        return Target(TaskType.POST, None, None, parse_post_code(name))
+    return Target(TaskType.INFLUENCER, None, instagram_id_of(name), name)
+
+
 def parse_post_code(post_code: str) -> str:
     """The shortcode a path names, or a 422 naming the post_code parameter."""
     try:

@@ -23,6 +23,7 @@ from services.api.history_window import (
     history_window,
 )
 from services.api.responses import JSON, documented, ok
+from services.api.routes.history_files import add_history_file_routes
 from services.api.routes.task_actions import add_task_actions, created_task_links, operation_ids
 from services.api.stats import DEFAULT_DAYS, MAX_DAYS, StatsService
 from shared.instagram import SHORTCODE_SCHEMA_PATTERN, USERNAME_TEXT
@@ -243,6 +244,14 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         response_model=Envelope[monitor.history],  # type: ignore[name-defined]
         responses=documented(monitor.history_example, 404, 422),
         summary=f"A {'profile' if kind is TaskType.INFLUENCER else 'post'}'s history, newest first",
+    )
+
+    add_history_file_routes(
+        router,
+        kind,
+        history_route=monitor.history_route,
+        history_parameter=monitor.history_parameter,
+        target_path=target_path,
     )
 
     async def stats(
