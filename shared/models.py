@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     CHAR,
     BigInteger,
-    Enum,
     Computed,
+    Enum,
     ForeignKey,
     Index,
     Integer,

@@ -11,7 +11,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.responses import error_response
 
-
 # The last segment of the import routes' paths (…/user_history/{user_id}/import).
 IMPORT_PATH_SUFFIX = "/import"
 

@@ -21,7 +21,6 @@ from shared.repositories.history import (
     INFLUENCER_HISTORY,
     POINT_JSON_OPTIONS,
     POST_HISTORY,
-    HistoryKind,
     HistoryRepository,
     PointKey,
 )

@@ -294,7 +294,7 @@ def _point(record: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
     unknown = [name for name in record if name not in fields and name not in IGNORED_FIELDS]
     if unknown:
         raise InvalidLine(f"has unknown fields {', '.join(unknown)}")
-    point = {"recorded_at": _recorded_at(record.get("recorded_at"))}
+    point: dict[str, Any] = {"recorded_at": _recorded_at(record.get("recorded_at"))}
     for name in fields:
         if name != "recorded_at":
             point[name] = (_text if name in TEXT_FIELDS else _count_value)(name, record.get(name))

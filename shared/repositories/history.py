@@ -212,7 +212,7 @@ class HistoryRepository:
 
     async def _slots_taken(
         self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]
-    ) -> set[tuple[str, datetime]]:
+    ) -> set[tuple[str, datetime | None]]:
         """Which of the rows' (task, slot) pairs already have a row."""
         slots = [(row["task_id"], row["scheduled_for"]) for row in rows]
         found = await self.session.execute(_SLOTS_TAKEN[model], {"slots": slots})
@@ -245,7 +245,7 @@ def oldest_points_query(
     columns = [source.c[field] for field in kind.export_fields]
     query = _in_window(select(*columns, keys[-1]), time, since, until)
     if after:
-        after_time = bindparam("after_time")
+        after_time: Any = bindparam("after_time")
         query = query.where(
             time > after_time
             if grain is not None

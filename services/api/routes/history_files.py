@@ -121,7 +121,7 @@ def add_history_file_routes(
     fields = columns(kind, several=False)
 
     async def export(
-        target: target_path,  # type: ignore[valid-type]
+        target: target_path,
         request: Request,
         export_format: FormatQuery = ExportFormat.CSV,
         since: SinceQuery = None,
@@ -174,7 +174,7 @@ def add_history_file_routes(
         summary=f"Export several {noun}s' history as one CSV or NDJSON file",
     )
 
-    async def import_history(target: target_path, request: Request) -> Any:  # type: ignore[valid-type]
+    async def import_history(target: target_path, request: Request) -> Any:
         report = await import_service(request).import_points(
             kind, target, await request.body(), request.headers.get("content-type")
         )
