@@ -5,7 +5,6 @@ import csv
 import enum
 import io
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -56,12 +55,6 @@ def columns(kind: TaskType, *, several: bool) -> tuple[str, ...]:
     return (TARGET_COLUMNS[kind], *fields) if several else fields
 
 
-def _time(moment: datetime) -> str:
-    # Read naive from the plain tables; UTC, written with a Z as everywhere in the API (and,
-    # as orjson writes it, without a fraction when there is none).
-    return moment.isoformat() + "Z"
-
-
 class _CsvPages:
     """Renders pages of rows as CSV: the csv module's default dialect is RFC 4180's (CRLF line
     ends, a field quoted when it holds a comma, quote or line break, quotes doubled); a null
@@ -74,9 +67,10 @@ class _CsvPages:
         return self._render([self.names])
 
     def page(self, rows: Sequence[Sequence[Any]], target: str | None, width: int) -> bytes:
+        # Each row ends in the page key's column, which the file leaves out.
         if target is None:
-            return self._render((_time(row[0]), *row[1:width]) for row in rows)
-        return self._render((target, _time(row[0]), *row[1:width]) for row in rows)
+            return self._render(row[:width] for row in rows)
+        return self._render((target, *row[:width]) for row in rows)
 
     @staticmethod
     def _render(rows: Any) -> bytes:
