@@ -51,12 +51,15 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
-.PHONY: bench-api bench-collector bench-scheduler
+.PHONY: bench-api bench-collector bench-scheduler bench-export
 bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 6 minutes)
 	$(BIN)/python bench/api.py
 
 bench-collector: install ## Collector benchmark: collections/s and peak memory of one process against the sandbox (about 1 minute)
 	$(BIN)/python bench/collector.py
+
+bench-export: install ## Export benchmark: 1,000,000 points as CSV and NDJSON, points/s and the API's memory (about 5 minutes)
+	$(BIN)/python bench/export.py
 
 bench-scheduler: install ## Scheduler benchmark: 100,000 due tasks' throughput, then 3 minutes of lateness
 	$(BIN)/python bench/scheduler.py

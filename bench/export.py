@@ -27,7 +27,7 @@ from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from api import bench_settings, cpu_seconds, free_port, machine, server  # noqa: E402
+from api import bench_settings, cpu_seconds, free_port, machine, server
 
 PAGE = 5000
 BIO = 'Photographer, "explorer" and storyteller 🌍 — natgeo.com/stories'
@@ -56,9 +56,10 @@ async def seed(settings: Settings, points: int) -> str:
         joined = ", ".join(f"({digits}) AS p{k}" for k in powers)
         number = " + ".join(f"p{k}.d * {10**k}" for k in powers)
         async with engine.begin() as conn:
+            # Only this module's own numbers and names go into the statement.
             await conn.execute(
                 text(
-                    "INSERT INTO influencer_metrics_history (task_id, recorded_at, user_id, "
+                    "INSERT INTO influencer_metrics_history (task_id, recorded_at, user_id, "  # noqa: S608
                     "username, bio, follower_count, following_count, post_count, scheduled_for, "
                     "source) SELECT :task_id, TIMESTAMPADD(MINUTE, n, '2025-01-01'), 787132, "
                     "'natgeo', :bio, 280000000 + n, 150, IF(n % 10 = 0, NULL, 30000), "

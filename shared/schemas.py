@@ -145,13 +145,19 @@ class TaskStatusChanged(BaseModel):
     status: TaskStatus
 
 
+SOURCE_DOC = (
+    "`live`: fetched at its slot; `fallback`: TikHub failed and the last good numbers were "
+    "stored again (not counted in statistics); `imported`: brought in by an import"
+)
+
+
 class InfluencerHistoryPoint(BaseModel):
     follower_count: int | None
     following_count: int | None
     post_count: int | None
     bio: str | None
     recorded_at: datetime
-    source: Source
+    source: Source = Field(description=SOURCE_DOC)
 
 
 class InfluencerHistory(BaseModel):
@@ -164,7 +170,7 @@ class PostHistoryPoint(BaseModel):
     comment_count: int | None
     play_count: int | None = Field(description="Only for videos; null otherwise")
     recorded_at: datetime
-    source: Source
+    source: Source = Field(description=SOURCE_DOC)
 
 
 class PostHistory(BaseModel):

@@ -129,7 +129,8 @@ INFLUENCERS = Monitor(
     history_parameter_examples=["25025320", "instagram"],
     # An id (leading zeros allowed) below 10**19, so always within MAX_INSTAGRAM_ID, or a name.
     history_parameter_pattern=f"^(?:0*[1-9][0-9]{{0,18}}|{USERNAME_TEXT})$",
-    history_doc="Each point says whether it was fetched live or is the last good value (fallback).",
+    history_doc="Each point says whether it was fetched live, is the last good value (fallback) "
+    "or was imported.",
     read=HistoryService.influencer,
     stats=UserStats,
     stats_route="user_stats",
