@@ -5,6 +5,7 @@ import csv
 import enum
 import io
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -129,40 +130,25 @@ class ExportService:
             )
         return [found[task_id] for task_id in wanted]
 
-    def response(
-        self,
-        kind: TaskType,
-        tasks: Sequence[Task],
-        window: HistoryWindow,
-        export_format: ExportFormat,
-        *,
-        several: bool,
-    ) -> StreamingResponse:
-        """The streamed file of the tasks' points, as an attachment."""
-        name = _file_name(kind, tasks, window, export_format, several=several)
+    def response(self, export: "ExportFile") -> StreamingResponse:
+        """The streamed file of the export's points, as an attachment."""
         return StreamingResponse(
-            self._stream(kind, tasks, window, export_format, several=several),
-            media_type=export_format.media_type,
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            self._stream(export),
+            media_type=export.export_format.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{export.file_name}"'},
         )
 
-    async def _stream(
-        self,
-        kind: TaskType,
-        tasks: Sequence[Task],
-        window: HistoryWindow,
-        export_format: ExportFormat,
-        *,
-        several: bool,
-    ) -> AsyncIterator[bytes]:
-        history = KINDS[kind]
-        names = columns(kind, several=several)
-        pages = _CsvPages(names) if export_format is ExportFormat.CSV else _NdjsonPages(names)
+    async def _stream(self, export: "ExportFile") -> AsyncIterator[bytes]:
+        history = KINDS[export.kind]
+        names = columns(export.kind, several=export.several)
+        csv_file = export.export_format is ExportFormat.CSV
+        pages = _CsvPages(names) if csv_file else _NdjsonPages(names)
         width = len(history.export_fields)
         header = pages.header()
         if header:
             yield header
-        for task in tasks:
+        window = export.window
+        for task in export.tasks:
             after: PointKey | None = None
             while True:
                 try:
@@ -181,21 +167,27 @@ class ExportService:
                     log.warning("api.export_failed", task_id=task.id, error=repr(error))
                     raise
                 if rows:
-                    yield pages.page(rows, task.target if several else None, width)
+                    yield pages.page(rows, task.target if export.several else None, width)
                 if after is None:
                     break
 
 
-def _file_name(
-    kind: TaskType,
-    tasks: Sequence[Task],
-    window: HistoryWindow,
-    export_format: ExportFormat,
-    *,
-    several: bool,
-) -> str:
-    # Usernames and post codes are letters, digits, '.', '_' and '-' only: safe in a header.
-    singular, plural = FILE_KINDS[kind]
-    subject = plural if several else f"{tasks[0].target}-{singular}"
-    view = "" if window.grain is None else f"-{VIEW_NAMES[window.grain]}"
-    return f"{subject}-history{view}.{export_format}"
+@dataclass(frozen=True)
+class ExportFile:
+    """What one export sends: the points of `tasks` (of one kind) within `window`."""
+
+    kind: TaskType
+    tasks: Sequence[Task]
+    window: HistoryWindow
+    export_format: ExportFormat
+    # Several targets' file: a leading target column, and a plural name.
+    several: bool
+
+    @property
+    def file_name(self) -> str:
+        # Usernames and post codes are letters, digits, '.', '_' and '-' only: safe in a header.
+        singular, plural = FILE_KINDS[self.kind]
+        subject = plural if self.several else f"{self.tasks[0].target}-{singular}"
+        grain = self.window.grain
+        view = "" if grain is None else f"-{VIEW_NAMES[grain]}"
+        return f"{subject}-history{view}.{self.export_format}"

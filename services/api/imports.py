@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.api.errors import AppError, InvalidInput
+from services.api.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from services.api.export import KINDS, ExportFormat
 from services.api.history import target_named, task_of
 from services.api.history_window import parse_utc_time
@@ -44,16 +44,6 @@ MEDIA_TYPES = {
     "application/x-ndjson": ExportFormat.NDJSON,
     "application/ndjson": ExportFormat.NDJSON,
 }
-
-
-class UnsupportedMediaType(AppError):
-    status_code = 415
-    code = "unsupported_media_type"
-
-
-class TooManyPoints(AppError):
-    status_code = 413
-    code = "too_many_points"
 
 
 @dataclass
@@ -117,9 +107,10 @@ class ImportService:
         # Counted before anything is stored: a file over the limit imports nothing.
         points = sum(1 for _ in _records(export_format, text, fields))
         if points > MAX_IMPORT_POINTS:
-            raise TooManyPoints(
+            raise PayloadTooLarge(
                 f"The body holds {points:,} points; an import takes at most "
                 f"{MAX_IMPORT_POINTS:,} points per request: split the file.",
+                code="too_many_points",
                 details={"points": points, "max_points": MAX_IMPORT_POINTS},
             )
         records = _records(export_format, text, fields)

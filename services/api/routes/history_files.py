@@ -2,27 +2,30 @@
 NDJSON, streamed), and import points from another tracker's file."""
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from services.api import examples
 from services.api.body_limit import IMPORT_PATH_SUFFIX
 from services.api.dependencies import export_service, import_service
 from services.api.errors import InvalidInput
-from services.api.export import ExportFormat, columns
+from services.api.export import ExportFile, ExportFormat, columns
 from services.api.history_window import (
     DEFAULT_HISTORY_LIMIT,
     Granularity,
     GranularityQuery,
+    HistoryWindow,
     SinceQuery,
     UntilQuery,
     history_window,
 )
 from services.api.imports import MAX_IMPORT_POINTS
 from services.api.responses import documented, error_docs, ok
-from shared.models import TaskType
+from shared.models import Task, TaskType
 from shared.schemas import MAX_TASK_IDS, Envelope, HistoryImported
 
 FormatQuery = Annotated[
@@ -55,6 +58,31 @@ EXPORT_DOC = (
     "points as in the history view (with `hour` / `day`, the last counted point of each "
     "bucket); there is no `limit`. Not an envelope: the file itself, as an attachment."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ExportQuery:
+    """What an export's query string asks for."""
+
+    export_format: ExportFormat
+    window: HistoryWindow
+
+    def file(self, kind: TaskType, tasks: Sequence[Task], *, several: bool) -> ExportFile:
+        return ExportFile(kind, tasks, self.window, self.export_format, several)
+
+
+async def export_query(
+    export_format: FormatQuery = ExportFormat.CSV,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    granularity: GranularityQuery = Granularity.RAW,
+) -> ExportQuery:
+    """The export routes' shared query parameters; `limit` does not apply (all points)."""
+    window = history_window(DEFAULT_HISTORY_LIMIT, since, until, granularity)
+    return ExportQuery(export_format, window)
+
+
+ExportQueryDep = Annotated[ExportQuery, Depends(export_query)]
 
 
 def task_ids_of(text: str) -> list[str]:
@@ -120,18 +148,10 @@ def add_history_file_routes(
     csv_example, ndjson_example = FILE_EXAMPLES[kind]
     fields = columns(kind, several=False)
 
-    async def export(
-        target: target_path,
-        request: Request,
-        export_format: FormatQuery = ExportFormat.CSV,
-        since: SinceQuery = None,
-        until: UntilQuery = None,
-        granularity: GranularityQuery = Granularity.RAW,
-    ) -> Response:
-        window = history_window(DEFAULT_HISTORY_LIMIT, since, until, granularity)
+    async def export(target: target_path, request: Request, query: ExportQueryDep) -> Response:
         service = export_service(request)
         task = await service.target(kind, target)
-        return service.response(kind, [task], window, export_format, several=False)
+        return service.response(query.file(kind, [task], several=False))
 
     export.__doc__ = f"Columns: {', '.join(fields)}. {EXPORT_DOC}"
     router.add_api_route(
@@ -145,18 +165,12 @@ def add_history_file_routes(
     )
 
     async def export_several(
-        request: Request,
-        task_ids: TaskIdsQuery,
-        export_format: FormatQuery = ExportFormat.CSV,
-        since: SinceQuery = None,
-        until: UntilQuery = None,
-        granularity: GranularityQuery = Granularity.RAW,
+        request: Request, task_ids: TaskIdsQuery, query: ExportQueryDep
     ) -> Response:
         wanted = task_ids_of(task_ids)
-        window = history_window(DEFAULT_HISTORY_LIMIT, since, until, granularity)
         service = export_service(request)
         tasks = await service.tasks(kind, wanted)
-        return service.response(kind, tasks, window, export_format, several=True)
+        return service.response(query.file(kind, tasks, several=True))
 
     export_several.__doc__ = (
         f"The same file for several {noun}s, with a leading "
