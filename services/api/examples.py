@@ -339,7 +339,7 @@ HISTORY_FILE_ERRORS = {
         "invalid_encoding": _error(
             422,
             "invalid_encoding",
-            "The body is not UTF-8 text (byte 118 is not); save the file as UTF-8.",
+            "The body is not UTF-8 text; save the file as UTF-8.",
         ),
     },
 }

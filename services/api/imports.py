@@ -102,10 +102,15 @@ class ImportService:
         export_format = import_format(content_type)
         async with self.sessions() as session:
             task = await task_of(session, target_named(kind, name))
-        text = _decode(body)
         fields = tuple(f for f in KINDS[kind].export_fields if f not in IGNORED_FIELDS)
-        # Counted before anything is stored: a file over the limit imports nothing.
-        points = sum(1 for _ in _records(export_format, text, fields))
+        # Counted before anything is stored: a file over the limit, or with bytes that are not
+        # UTF-8, imports nothing.
+        try:
+            points = sum(1 for _ in _records(export_format, body, fields))
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                "The body is not UTF-8 text; save the file as UTF-8.", code="invalid_encoding"
+            ) from None
         if points > MAX_IMPORT_POINTS:
             raise PayloadTooLarge(
                 f"The body holds {points:,} points; an import takes at most "
@@ -113,7 +118,7 @@ class ImportService:
                 code="too_many_points",
                 details={"points": points, "max_points": MAX_IMPORT_POINTS},
             )
-        records = _records(export_format, text, fields)
+        records = _records(export_format, body, fields)
         report = ImportReport()
         try:
             await self._store(task, kind, fields, records, report)
@@ -192,26 +197,23 @@ class ImportService:
             log.warning("api.history_cache_unavailable", error=repr(error))
 
 
-def _decode(body: bytes) -> str:
-    try:
-        # utf-8-sig: spreadsheet programs start their CSV files with a byte order mark.
-        return body.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InvalidInput(
-            f"The body is not UTF-8 text (byte {error.start + 1} is not); save the file as UTF-8.",
-            code="invalid_encoding",
-        ) from None
-
-
-def _records(export_format: ExportFormat, text: str, fields: Sequence[str]) -> Records:
+def _records(export_format: ExportFormat, body: bytes, fields: Sequence[str]) -> Records:
     """The file's records, each with the line it starts on, or why that line holds none."""
     if export_format is ExportFormat.CSV:
-        return _csv_records(text, fields)
-    return _ndjson_records(text)
+        return _csv_records(_text_of(body, newline=""), fields)
+    return _ndjson_records(_text_of(body, newline="\n"))
 
 
-def _csv_records(text: str, fields: Sequence[str]) -> Records:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _text_of(body: bytes, *, newline: str) -> io.TextIOWrapper:
+    # Decoded as it is read, so the body is never held a second time as one (up to four times
+    # larger) string. utf-8-sig: spreadsheet programs start their CSV files with a byte order
+    # mark.
+    return io.TextIOWrapper(io.BytesIO(body), encoding="utf-8-sig", newline=newline)
+
+
+def _csv_records(text: io.TextIOWrapper, fields: Sequence[str]) -> Records:
+    # newline="": the csv module reads line breaks inside quoted fields itself.
+    reader = csv.reader(text)
     try:
         header = [name.strip().lower() for name in next(reader)]
     except StopIteration:
@@ -263,10 +265,10 @@ def _check_header(header: Sequence[str], fields: Sequence[str]) -> None:
         )
 
 
-def _ndjson_records(text: str) -> Records:
-    # Split on line feeds only: str.splitlines would also split at characters such as U+2028,
-    # which a JSON string may hold as they are.
-    for number, line in enumerate(text.split("\n"), start=1):
+def _ndjson_records(text: io.TextIOWrapper) -> Records:
+    # Lines end at line feeds only (newline="\n"): not at characters such as U+2028, which a
+    # JSON string may hold as they are.
+    for number, line in enumerate(text, start=1):
         if not line.strip():
             continue
         try:
