@@ -295,9 +295,9 @@ READINESS_ERRORS = {
 # The errors of the export and import routes, beside those every route can answer with.
 HISTORY_FILE_ERRORS = {
     **ROUTE_ERRORS,
+    # Exports of several tasks name the unknown ones in details; other routes send none.
     404: {
-        **ROUTE_ERRORS[404],
-        "task_not_found_of_several": _error(
+        "task_not_found": _error(
             404,
             "task_not_found",
             f"No influencer task has id {TASK_ID}.",
