@@ -314,3 +314,20 @@ async def test_limits_on_points_and_bytes_say_so(
             413,
             "payload_too_large",
         )
+
+
+async def test_an_imported_point_takes_no_slot_from_a_collection(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    task_id = await profile(client, sessions)
+    # Another tracker's points fall on the hour, as this task's slots do.
+    await client.post(
+        IMPORT, content=f"recorded_at,post_count\n{iso(day(0))},3".encode(), headers=CSV
+    )
+
+    await add_influencer_points(sessions, task_id, user_id=USER_ID, start=day(0), count=1)
+
+    assert [(p["post_count"], p["follower_count"], p["source"]) for p in await history(client)] == [
+        (None, 1000, "live"),
+        (3, None, "imported"),
+    ]
