@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Computed,
     Enum,
     ForeignKey,
     Index,
@@ -54,10 +55,12 @@ class TaskHealth(enum.StrEnum):
 
 
 class Source(enum.StrEnum):
-    """Where a history row's numbers came from: a fresh fetch, or the last good payload."""
+    """Where a history row's numbers came from: a fresh fetch, the last good payload, or
+    another tracker's history brought in by an import."""
 
     LIVE = "live"
     FALLBACK = "fallback"
+    IMPORTED = "imported"
 
     @property
     def counts(self) -> bool:
@@ -106,6 +109,10 @@ InstagramId = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "m
 
 # Instagram shortcodes are case-sensitive: CxYQJO8xuC6 and cxyqjo8xuc6 are two posts.
 PostCode = String(255, collation="utf8mb4_bin")
+
+
+# Computed by the database (a virtual column): recorded_at of imported rows, NULL otherwise.
+IMPORTED_AT = Computed("if((`source` = 'imported'),`recorded_at`,NULL)", persisted=False)
 
 
 class Base(DeclarativeBase):
@@ -172,6 +179,7 @@ class InfluencerMetricsHistory(Base):
         Index(None, "user_id", "recorded_at"),
         Index(None, "id"),
         UniqueConstraint("task_id", "scheduled_for"),
+        UniqueConstraint("task_id", "imported_at"),
     )
 
     # Clustered by (task_id, recorded_at, id): one target's points lie together, by time.
@@ -186,8 +194,11 @@ class InfluencerMetricsHistory(Base):
     follower_count: Mapped[int | None] = mapped_column(BigInteger)
     following_count: Mapped[int | None] = mapped_column(BigInteger)
     post_count: Mapped[int | None] = mapped_column(BigInteger)
-    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The slot a collection fills; an imported point has none.
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
+    # An imported point's time, unique per task: concurrent imports store each point once.
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, IMPORTED_AT)
 
 
 class PostMetricsHistory(Base):
@@ -198,6 +209,7 @@ class PostMetricsHistory(Base):
         Index(None, "post_code", "recorded_at"),
         Index(None, "id"),
         UniqueConstraint("task_id", "scheduled_for"),
+        UniqueConstraint("task_id", "imported_at"),
     )
 
     # Clustered as the profiles' history is.
@@ -211,8 +223,11 @@ class PostMetricsHistory(Base):
     like_count: Mapped[int | None] = mapped_column(BigInteger)
     comment_count: Mapped[int | None] = mapped_column(BigInteger)
     play_count: Mapped[int | None] = mapped_column(BigInteger)
-    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The slot a collection fills; an imported point has none.
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
+    # An imported point's time, unique per task: concurrent imports store each point once.
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, IMPORTED_AT)
 
 
 class _Bucket:

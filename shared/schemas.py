@@ -188,13 +188,19 @@ class TaskStatusChanged(BaseModel):
     status: TaskStatus
 
 
+SOURCE_DOC = (
+    "`live`: fetched at its slot; `fallback`: TikHub failed and the last good numbers were "
+    "stored again (not counted in statistics); `imported`: brought in by an import"
+)
+
+
 class InfluencerHistoryPoint(BaseModel):
     follower_count: int | None
     following_count: int | None
     post_count: int | None
     bio: str | None
     recorded_at: datetime
-    source: Source
+    source: Source = Field(description=SOURCE_DOC)
 
 
 class InfluencerHistory(BaseModel):
@@ -207,12 +213,28 @@ class PostHistoryPoint(BaseModel):
     comment_count: int | None
     play_count: int | None = Field(description="Only for videos; null otherwise")
     recorded_at: datetime
-    source: Source
+    source: Source = Field(description=SOURCE_DOC)
 
 
 class PostHistory(BaseModel):
     post_code: str
     history: list[PostHistoryPoint]
+
+
+class InvalidImportLine(BaseModel):
+    line: int = Field(description="The line of the file it starts on (the header is line 1)")
+    message: str = Field(description="Why it holds no importable point")
+
+
+class HistoryImported(BaseModel):
+    imported: int = Field(description="Points stored, with source `imported`")
+    skipped: int = Field(
+        description="Points whose recorded_at already has a point (collected or imported), "
+        "or that the file repeats: the stored point is kept"
+    )
+    invalid: list[InvalidImportLine] = Field(
+        description="Lines that could not be imported, in file order; the others were"
+    )
 
 
 # Statistics (api.md, "Statistics"). Only live and imported points count; "the value at t-w"

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     api_rate_limit_burst: int = Field(default=40, ge=1)
     api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     api_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # History imports (up to 100,000 points a request) have limits of their own.
+    api_max_import_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    api_import_body_timeout_seconds: float = Field(default=120.0, gt=0)
     api_auth_failures_per_minute: float = Field(default=10.0, gt=0)
     api_auth_failure_burst: int = Field(default=10, ge=1)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from services.api.auth import ApiKeyAuth, document_api_keys
-from services.api.body_limit import BodyLimitMiddleware
+from services.api.body_limit import BodyLimit, BodyLimitMiddleware
 from services.api.cached_reads import CachedHistoryReads, HistoryRoute
 from services.api.error_handlers import install_error_handlers
 from services.api.metrics import ApiMetrics
@@ -71,8 +71,10 @@ def create_app(settings: Settings) -> FastAPI:
         document_api_keys(app)
     app.add_middleware(
         BodyLimitMiddleware,
-        max_bytes=settings.api_max_body_bytes,
-        timeout_seconds=settings.api_body_timeout_seconds,
+        default=BodyLimit(settings.api_max_body_bytes, settings.api_body_timeout_seconds),
+        imports=BodyLimit(
+            settings.api_max_import_body_bytes, settings.api_import_body_timeout_seconds
+        ),
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

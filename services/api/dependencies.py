@@ -6,8 +6,10 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.export import ExportService
 from services.api.history import HistoryService
 from services.api.history_cache import HistoryCache
+from services.api.imports import ImportService
 from services.api.pause_flags import PauseFlags
 from services.api.runtime import Runtime
 from services.api.stats import StatsService
@@ -74,3 +76,14 @@ def history_service_of(runtime: Runtime) -> HistoryService:
 def stats_service(request: Request) -> StatsService:
     """The statistics service of this request."""
     return StatsService(runtime_of(request).sessions)
+
+
+def export_service(request: Request) -> ExportService:
+    """The history export service of this request; each page it reads opens its own session."""
+    return ExportService(runtime_of(request).sessions)
+
+
+def import_service(request: Request) -> ImportService:
+    """The history import service of this request; each batch it stores commits on its own."""
+    runtime = runtime_of(request)
+    return ImportService(runtime.sessions, runtime.redis, runtime.keys)

@@ -63,6 +63,47 @@ POST_HISTORY = {
     ],
 }
 
+# History files (exports, and the bodies imports take), in the export's columns.
+INFLUENCER_CSV = (
+    "recorded_at,follower_count,following_count,post_count,bio,source\r\n"
+    '2026-11-21T12:00:00Z,684990000,150,7899,"Discover what\'s new, on Instagram",fallback\r\n'
+    '2026-11-21T13:00:00.250113Z,685000000,150,7900,"Discover what\'s new, on Instagram",live\r\n'
+)
+INFLUENCER_NDJSON = (
+    '{"recorded_at":"2026-11-21T12:00:00Z","follower_count":684990000,"following_count":150,'
+    '"post_count":7899,"bio":"Discover what\'s new on Instagram","source":"fallback"}\n'
+    '{"recorded_at":"2026-11-21T13:00:00.250113Z","follower_count":685000000,'
+    '"following_count":150,"post_count":7900,"bio":null,"source":"live"}\n'
+)
+INFLUENCERS_CSV = (
+    "username,recorded_at,follower_count,following_count,post_count,bio,source\r\n"
+    "instagram,2026-11-21T13:00:00Z,685000000,150,7900,,live\r\n"
+    "natgeo,2026-11-21T13:00:05Z,283000000,140,30000,,imported\r\n"
+)
+POST_CSV = (
+    "recorded_at,like_count,comment_count,play_count,source\r\n"
+    "2026-11-21T12:00:00Z,1200000,10200,,imported\r\n"
+    "2026-11-21T13:00:00.250113Z,1200345,10234,9800000,live\r\n"
+)
+POST_NDJSON = (
+    '{"recorded_at":"2026-11-21T12:00:00Z","like_count":1200000,"comment_count":10200,'
+    '"play_count":null,"source":"imported"}\n'
+    '{"recorded_at":"2026-11-21T13:00:00.250113Z","like_count":1200345,"comment_count":10234,'
+    '"play_count":9800000,"source":"live"}\n'
+)
+POSTS_CSV = (
+    "post_code,recorded_at,like_count,comment_count,play_count,source\r\n"
+    "CxYQJO8xuC6,2026-11-21T13:00:00Z,1200345,10234,9800000,live\r\n"
+    "DAbCdEfGh12,2026-11-21T13:00:04Z,5400,120,,live\r\n"
+)
+HISTORY_IMPORTED = {
+    "imported": 1438,
+    "skipped": 2,
+    "invalid": [
+        {"line": 17, "message": "follower_count must be a whole number of at least 0, not '1.2k'"}
+    ],
+}
+
 
 def _change(before: int, after: int) -> dict[str, object]:
     return {
@@ -264,6 +305,57 @@ READINESS_ERRORS = {
             "not_ready",
             "Not ready: Redis not answering.",
             {"mysql": "ok", "redis": "unavailable"},
+        ),
+    },
+}
+# The errors of the export and import routes, beside those every route can answer with.
+HISTORY_FILE_ERRORS = {
+    **ROUTE_ERRORS,
+    # Exports of several tasks name the unknown ones in details; other routes send none.
+    404: {
+        "task_not_found": _error(
+            404,
+            "task_not_found",
+            f"No influencer task has id {TASK_ID}.",
+            {"not_found_task_ids": [TASK_ID]},
+        ),
+    },
+    413: {
+        "payload_too_large": _error(
+            413,
+            "payload_too_large",
+            "The request body is larger than 33554432 bytes; send a smaller one.",
+        ),
+        "too_many_points": _error(
+            413,
+            "too_many_points",
+            "The body holds 120,000 points; an import takes at most 100,000 points per "
+            "request: split the file.",
+            {"points": 120_000, "max_points": 100_000},
+        ),
+    },
+    415: {
+        "unsupported_media_type": _error(
+            415,
+            "unsupported_media_type",
+            "Send the points as text/csv or application/x-ndjson, in UTF-8.",
+            {"content_type": "application/json"},
+        ),
+    },
+    422: {
+        **ROUTE_ERRORS[422],
+        "invalid_header": _error(
+            422,
+            "invalid_header",
+            "The header line has unknown columns followers. Name the columns recorded_at, "
+            "follower_count, following_count, post_count, bio (any order; all but recorded_at "
+            "optional; source is ignored).",
+            {"columns": ["recorded_at", "follower_count", "following_count", "post_count", "bio"]},
+        ),
+        "invalid_encoding": _error(
+            422,
+            "invalid_encoding",
+            "The body is not UTF-8 text; save the file as UTF-8.",
         ),
     },
 }

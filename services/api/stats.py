@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.api.history import Target, instagram_id_of, parse_post_code, task_of
+from services.api.history import target_named, task_of
 from shared.instagram import InvalidInstagramInput, parse_username
 from shared.models import (
     POST_DETAILS,
@@ -45,9 +45,8 @@ class StatsService:
 
     async def influencer(self, user: str, days: int) -> UserStats:
         """A profile's growth, by numeric Instagram id or username."""
-        target = Target(TaskType.INFLUENCER, None, instagram_id_of(user), user)
         async with self.sessions() as session:
-            task = await task_of(session, target)
+            task = await task_of(session, target_named(TaskType.INFLUENCER, user))
             latest, changes = await _changes(
                 session, InfluencerMetricsHistory, task.id, INFLUENCER_METRICS, INFLUENCER_WINDOWS
             )
@@ -78,9 +77,9 @@ class StatsService:
 
     async def post(self, post_code: str) -> VideoStats:
         """A post's growth and engagement, by shortcode."""
-        code = parse_post_code(post_code)
+        target = target_named(TaskType.POST, post_code)
         async with self.sessions() as session:
-            task = await task_of(session, Target(TaskType.POST, None, None, code))
+            task = await task_of(session, target)
             latest, changes = await _changes(
                 session, PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
             )

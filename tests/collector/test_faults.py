@@ -97,6 +97,7 @@ async def rows_by_task(sessions: Sessions) -> dict[str, list[tuple[datetime, Sou
         )
     found: dict[str, list[tuple[datetime, Source]]] = defaultdict(list)
     for task_id, slot, source in rows:
+        assert slot is not None, "every collected row fills a slot"
         found[task_id].append((slot, source))
     return found
 

@@ -59,7 +59,11 @@ async def slots(sessions: Sessions, task_id: str) -> list[tuple[datetime, Source
             .where(model.task_id == task_id)
             .order_by(model.scheduled_for)
         )
-        return [(slot, source) for slot, source in rows]
+        found = []
+        for slot, source in rows:
+            assert slot is not None, "a collected row fills a slot"
+            found.append((slot, source))
+        return found
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float) -> None:

@@ -23,6 +23,7 @@ from services.api.history_window import (
     history_window,
 )
 from services.api.responses import JSON, documented, ok
+from services.api.routes.history_files import add_history_file_routes
 from services.api.routes.task_actions import add_task_actions, created_task_links, operation_ids
 from services.api.stats import DEFAULT_DAYS, MAX_DAYS, StatsService
 from shared.instagram import SHORTCODE_SCHEMA_PATTERN, USERNAME_TEXT
@@ -129,7 +130,8 @@ INFLUENCERS = Monitor(
     history_parameter_examples=["25025320", "instagram"],
     # An id (leading zeros allowed) below 10**19, so always within MAX_INSTAGRAM_ID, or a name.
     history_parameter_pattern=f"^(?:0*[1-9][0-9]{{0,18}}|{USERNAME_TEXT})$",
-    history_doc="Each point says whether it was fetched live or is the last good value (fallback).",
+    history_doc="Each point says whether it was fetched live, is the last good value (fallback) "
+    "or was imported.",
     read=HistoryService.influencer,
     stats=UserStats,
     stats_route="user_stats",
@@ -244,6 +246,14 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         response_model=Envelope[monitor.history],  # type: ignore[name-defined]
         responses=documented(monitor.history_example, 404, 422),
         summary=f"A {'profile' if kind is TaskType.INFLUENCER else 'post'}'s history, newest first",
+    )
+
+    add_history_file_routes(
+        router,
+        kind,
+        history_route=monitor.history_route,
+        history_parameter=monitor.history_parameter,
+        target_path=target_path,
     )
 
     async def stats(
