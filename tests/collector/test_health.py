@@ -3,11 +3,11 @@
 import pytest
 from redis.asyncio import Redis
 
-from services.collector.breaker import key_fingerprint
 from services.collector.health import check, reset_breaker
 from services.collector.worker import worker_name
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
+from shared.tikhub_usage import key_fingerprint
 
 
 async def test_check_fails_without_a_recent_health_record(
@@ -23,7 +23,8 @@ async def test_a_rejected_key_is_reported_but_does_not_fail_liveness(
     await redis.set(keys.collector_health_check(worker_name()), "j_complete=3 j_failed=0")
     fingerprint = key_fingerprint(settings.tikhub_api_key.get_secret_value())
     await redis.hset(  # type: ignore[misc]  # redis-py types hset as maybe-sync
-        keys.tikhub_breaker, mapping={"credential": fingerprint, "reason": "HTTP 402: no balance"}
+        keys.tikhub_breaker(fingerprint),
+        mapping={"credential": fingerprint, "reason": "HTTP 402: no balance"},
     )
 
     assert await check(settings)
@@ -34,8 +35,9 @@ async def test_a_rejected_key_is_reported_but_does_not_fail_liveness(
 
 
 async def test_reset_breaker_closes_it(settings: Settings, redis: Redis, keys: RedisKeys) -> None:
-    await redis.hset(keys.tikhub_breaker, mapping={"open_until": "9999999999", "reason": "x"})  # type: ignore[misc]  # redis-py types hset as maybe-sync
+    breaker = keys.tikhub_breaker(key_fingerprint(settings.tikhub_api_key.get_secret_value()))
+    await redis.hset(breaker, mapping={"open_until": "9999999999", "reason": "x"})  # type: ignore[misc]  # redis-py types hset as maybe-sync
 
     assert await reset_breaker(settings)
     assert not await reset_breaker(settings)
-    assert await redis.exists(keys.tikhub_breaker) == 0
+    assert await redis.exists(breaker) == 0
