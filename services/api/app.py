@@ -11,7 +11,7 @@ from services.api.error_handlers import install_error_handlers
 from services.api.metrics import ApiMetrics
 from services.api.request_context import RequestContextMiddleware
 from services.api.responses import error_docs
-from services.api.routes import operations
+from services.api.routes import operations, usage
 from services.api.routes.monitors import INFLUENCERS, POSTS, monitor_router
 from services.api.runtime import open_runtime
 from shared.settings import Settings
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     responses = error_docs(401, 429) if protected else {}
     for monitor in (INFLUENCERS, POSTS):
         app.include_router(monitor_router(monitor), responses=responses)
+    app.include_router(usage.router, responses=responses)
     app.include_router(operations.router)
     # Each middleware added wraps the ones before it. The request context is outermost, so
     # every response, even a 401 or a 413, is logged, counted and carries a request id.

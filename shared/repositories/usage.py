@@ -130,7 +130,5 @@ class UsageRepository:
         query = select(Task.task_type, Task.status, Task.interval_seconds, func.count()).group_by(
             Task.task_type, Task.status, Task.interval_seconds
         )
-        return [
-            (kind, status, interval, count)
-            for kind, status, interval, count in (await self.session.execute(query)).tuples()
-        ]
+        rows = await self.session.execute(query)
+        return [(kind, status, interval, count) for kind, status, interval, count in rows]
