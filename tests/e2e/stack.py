@@ -35,6 +35,8 @@ class Stack:
     sandbox_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    # Variables a test adds to (or changes in) every process's environment.
+    extra_environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -64,6 +66,7 @@ class Stack:
             "COLLECTOR_JOB_LEASE_SECONDS": "5",
             "LOG_FORMAT": "console",
             "LOG_LEVEL": "INFO",
+            **self.extra_environment,
         }
 
     async def start(self, service: str, instance: str | None = None) -> None:
@@ -120,10 +123,14 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    settings: Settings, log_dir: Path, services: tuple[str, ...]
+    settings: Settings,
+    log_dir: Path,
+    services: tuple[str, ...],
+    environment: dict[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
-    """A stack with `services` started, stopped (and checked for clean exits) afterwards."""
-    stack = Stack(settings, log_dir)
+    """A stack with `services` started (with `environment` added to theirs), stopped (and
+    checked for clean exits) afterwards."""
+    stack = Stack(settings, log_dir, extra_environment=environment or {})
     try:
         for service in services:
             await stack.start(service)
