@@ -51,12 +51,15 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
-.PHONY: bench-api bench-collector bench-scheduler
+.PHONY: bench-api bench-collector bench-pool bench-scheduler
 bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 6 minutes)
 	$(BIN)/python bench/api.py
 
 bench-collector: install ## Collector benchmark: collections/s and peak memory of one process against the sandbox (about 1 minute)
 	$(BIN)/python bench/collector.py
+
+bench-pool: install ## TikHub key pool benchmark: collections/s with one key and with two at 20 calls/s each (about 4 minutes)
+	$(BIN)/python bench/collector.py --pool-ratio --rate-per-key 20 --jobs 1200 --log-level WARNING
 
 bench-scheduler: install ## Scheduler benchmark: 100,000 due tasks' throughput, then 3 minutes of lateness
 	$(BIN)/python bench/scheduler.py
