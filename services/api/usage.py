@@ -81,7 +81,7 @@ class UsageService:
         counts = await self._ledger(today - timedelta(days=DAYS - 1))
         groups = await self.usage.task_groups()
         projection = self._projection(groups)
-        capacity = sum(key.rate_per_second for key in pool if key.state != "rejected")
+        capacity = self._capacity(pool)
         balance = await self._balance(pool)
         statuses = {status: 0 for status in TaskStatus}
         for _, status, _, count in groups:
@@ -142,7 +142,7 @@ class UsageService:
         (read in the request's transaction, so the task just written counts)."""
         projection = self._projection(await self.usage.task_groups())
         pool = await self._pool()
-        capacity = sum(key.rate_per_second for key in pool if key.state != "rejected")
+        capacity = self._capacity(pool)
         return capacity_warnings(projection.calls_per_second, capacity)
 
     def _projection(self, groups: list[tuple[TaskType, TaskStatus, int, int]]) -> Projection:
@@ -172,17 +172,22 @@ class UsageService:
             if not rates:
                 rate = self.settings.tikhub_rate_limit_per_second
                 fingerprints = [key_fingerprint(k) for k in self.settings.tikhub_key_pool()]
-                rates = dict.fromkeys(fingerprints or ["(unknown)"], rate)
+                rates = dict.fromkeys(fingerprints, rate)
             states = [await self._key_state(fingerprint) for fingerprint in rates]
         except RedisError as error:
             log.warning("api.usage_redis_unavailable", error=repr(error))
-            return [
-                PoolKeyState("(unknown)", "healthy", self.settings.tikhub_rate_limit_per_second)
-            ]
+            return []
         return [
             PoolKeyState(fingerprint, state, rate)
             for (fingerprint, rate), state in zip(rates.items(), states, strict=True)
         ]
+
+    def _capacity(self, pool: list[PoolKeyState]) -> float:
+        """The pool's calls per second (a rejected key adds nothing); with no pool known (no
+        collector has published one, and this process has no keys), one key's."""
+        if not pool:
+            return self.settings.tikhub_rate_limit_per_second
+        return sum(key.rate_per_second for key in pool if key.state != "rejected")
 
     async def _key_state(self, fingerprint: str) -> KeyState:
         raw = await self.redis.hgetall(self.keys.tikhub_breaker(fingerprint))  # type: ignore[misc]

@@ -2,6 +2,7 @@
 pool spreads calls over its usable keys."""
 
 import json
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import httpx
@@ -116,41 +117,52 @@ async def test_a_flush_that_died_before_cleaning_up_is_not_added_twice(
     assert await redis.exists(keys.tikhub_usage_batch("b" * 32)) == 0
 
 
+async def collector_with(
+    settings: Settings, redis: Redis, sessions: Sessions
+) -> AsyncIterator[Collector]:
+    """A collector of its own settings; its connections closed afterwards."""
+    collector = build_collector(
+        settings, redis=redis, sessions=sessions, metrics=CollectorMetrics(CollectorRegistry())
+    )
+    yield collector
+    await collector.pool.aclose()
+
+
 @pytest.fixture
 def budget_settings(collector_settings: Settings) -> Settings:
     return collector_settings.model_copy(update={"tikhub_daily_budget_usd": 0.002})
 
 
+@pytest.fixture
+async def budget_collector(
+    budget_settings: Settings, redis: Redis, sessions: Sessions
+) -> AsyncIterator[Collector]:
+    async for collector in collector_with(budget_settings, redis, sessions):
+        yield collector
+
+
 async def test_once_the_budget_is_spent_slots_are_skipped_without_any_row(
-    budget_settings: Settings,
+    budget_collector: Collector,
     sessions: Sessions,
     redis: Redis,
     keys: RedisKeys,
     tikhub: respx.MockRouter,
 ) -> None:
-    collector = build_collector(
-        budget_settings,
-        redis=redis,
-        sessions=sessions,
-        metrics=CollectorMetrics(CollectorRegistry()),
-    )
+    collector = budget_collector
     v1 = tikhub.get(PROFILE_V1).respond(200, json=success(flat_profile()))
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
     slot = slot_now()
-    try:
-        # Two calls at 0.001 USD reach the 0.002 USD budget.
-        for minutes in (2, 1):
-            earlier = slot - timedelta(minutes=minutes)
-            assert await collector.collect(task.id, earlier, job_try=1) is Outcome.LIVE
-        await collector.ledger.flush()
+    # Two calls at 0.001 USD reach the 0.002 USD budget.
+    for minutes in (2, 1):
+        earlier = slot - timedelta(minutes=minutes)
+        assert await collector.collect(task.id, earlier, job_try=1) is Outcome.LIVE
+    await collector.ledger.flush()
 
-        # A fallback payload is there, yet the skipped slots get no fallback row.
-        assert await redis.exists(keys.fallback(task.id))
-        assert await collector.collect(task.id, slot, job_try=1) is Outcome.SKIPPED
-        later = await make_task(sessions, TaskType.INFLUENCER, "natgeo")
-        assert await collector.collect(later.id, slot, job_try=1) is Outcome.SKIPPED
-    finally:
-        await collector.pool.aclose()
+    # A fallback payload is there, yet the skipped slots get no fallback row.
+    assert await redis.exists(keys.fallback(task.id))
+    assert await collector.collect(task.id, slot, job_try=1) is Outcome.SKIPPED
+    later = await make_task(sessions, TaskType.INFLUENCER, "natgeo")
+    assert await collector.collect(later.id, slot, job_try=1) is Outcome.SKIPPED
 
     assert v1.call_count == 2
     assert len(await influencer_rows(sessions)) == 2
@@ -164,37 +176,34 @@ async def test_once_the_budget_is_spent_slots_are_skipped_without_any_row(
 
 async def test_the_budget_guard_survives_losing_redis_counts(
     budget_settings: Settings,
+    budget_collector: Collector,
     sessions: Sessions,
     redis: Redis,
     keys: RedisKeys,
     tikhub: respx.MockRouter,
 ) -> None:
-    collector = build_collector(
-        budget_settings,
-        redis=redis,
-        sessions=sessions,
-        metrics=CollectorMetrics(CollectorRegistry()),
-    )
+    collector = budget_collector
     by_url = tikhub.get(POST_BY_URL).respond(500, json=failure(500, "x"))
     tikhub.get(POST_V2).respond(200, json=success(metrics_post(), router=POST_V2))
     task = await make_task(sessions, TaskType.POST, "CxYQJO8xuC6")
-    try:
-        # v1 fails (not billed), v2 answers: 0.002 USD, the whole budget.
-        assert await collector.collect(task.id, slot_now(), job_try=1) is Outcome.LIVE
-        await collector.ledger.flush()
-        await redis.delete(keys.tikhub_spend(today().isoformat()))
-        later = slot_now() + timedelta(minutes=1)
-        assert await collector.collect(task.id, later, job_try=1) is Outcome.SKIPPED
-    finally:
-        await collector.pool.aclose()
+    # v1 fails (not billed), v2 answers: 0.002 USD, the whole budget.
+    assert await collector.collect(task.id, slot_now(), job_try=1) is Outcome.LIVE
+    await collector.ledger.flush()
+    await redis.delete(keys.tikhub_spend(today().isoformat()))
+    later = slot_now() + timedelta(minutes=1)
+    assert await collector.collect(task.id, later, job_try=1) is Outcome.SKIPPED
     # The second slot made no call at all: the spend was rebuilt from MySQL.
     assert by_url.call_count == budget_settings.tikhub_max_attempts
     assert len(await post_rows(sessions)) == 1
 
 
 @pytest.fixture
-def pool_settings(collector_settings: Settings) -> Settings:
-    return collector_settings.model_copy(update={"tikhub_api_keys": SecretStr(SECOND_KEY)})
+async def pool_collector(
+    collector_settings: Settings, redis: Redis, sessions: Sessions
+) -> AsyncIterator[Collector]:
+    pooled = collector_settings.model_copy(update={"tikhub_api_keys": SecretStr(SECOND_KEY)})
+    async for collector in collector_with(pooled, redis, sessions):
+        yield collector
 
 
 def bearer(request: httpx.Request) -> str:
@@ -202,11 +211,9 @@ def bearer(request: httpx.Request) -> str:
 
 
 async def test_the_pool_spreads_calls_and_survives_a_rejected_key(
-    pool_settings: Settings, sessions: Sessions, redis: Redis, tikhub: respx.MockRouter
+    pool_collector: Collector, sessions: Sessions, tikhub: respx.MockRouter
 ) -> None:
-    collector = build_collector(
-        pool_settings, redis=redis, sessions=sessions, metrics=CollectorMetrics(CollectorRegistry())
-    )
+    collector = pool_collector
     rejected: set[str] = set()
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -217,27 +224,24 @@ async def test_the_pool_spreads_calls_and_survives_a_rejected_key(
     v1 = tikhub.get(PROFILE_V1).mock(side_effect=answer)
     tasks = [await make_task(sessions, TaskType.INFLUENCER, f"user{n}") for n in range(6)]
     slot = slot_now()
-    try:
-        for task in tasks[:4]:
-            assert await collector.collect(task.id, slot, job_try=1) is Outcome.LIVE
-        used = [bearer(call.request) for call in v1.calls]
-        assert sorted(used) == sorted([KEY, KEY, SECOND_KEY, SECOND_KEY])
+    for task in tasks[:4]:
+        assert await collector.collect(task.id, slot, job_try=1) is Outcome.LIVE
+    used = [bearer(call.request) for call in v1.calls]
+    assert sorted(used) == sorted([KEY, KEY, SECOND_KEY, SECOND_KEY])
 
-        rejected.add(SECOND_KEY)
-        # Turns alternate: the first job goes on the first key, the next one on the second.
-        assert await collector.collect(tasks[4].id, slot, job_try=1) is Outcome.LIVE
-        with pytest.raises(Deferred) as deferred:
-            await collector.collect(tasks[5].id, slot, job_try=1)
-        # The rejected key left the rotation: the job is retried at once, on the other key.
-        assert deferred.value.seconds == 0
-        assert await collector.collect(tasks[5].id, slot, job_try=2) is Outcome.LIVE
-        assert bearer(v1.calls[-1].request) == KEY
-        members = {member.fingerprint: member for member in collector.pool.members}
-        second = members[key_fingerprint(SECOND_KEY)]
-        assert not (await second.breaker.admit()).allowed
-        await collector.ledger.flush()
-    finally:
-        await collector.pool.aclose()
+    rejected.add(SECOND_KEY)
+    # Turns alternate: the first job goes on the first key, the next one on the second.
+    assert await collector.collect(tasks[4].id, slot, job_try=1) is Outcome.LIVE
+    with pytest.raises(Deferred) as deferred:
+        await collector.collect(tasks[5].id, slot, job_try=1)
+    # The rejected key left the rotation: the job is retried at once, on the other key.
+    assert deferred.value.seconds == 0
+    assert await collector.collect(tasks[5].id, slot, job_try=2) is Outcome.LIVE
+    assert bearer(v1.calls[-1].request) == KEY
+    members = {member.fingerprint: member for member in collector.pool.members}
+    second = members[key_fingerprint(SECOND_KEY)]
+    assert not (await second.breaker.admit()).allowed
+    await collector.ledger.flush()
     per_key: dict[str, int] = {}
     for key, count in (await stored(sessions)).items():
         per_key[key.key_fingerprint] = per_key.get(key.key_fingerprint, 0) + count.calls
