@@ -5,7 +5,6 @@ import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 
-import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,8 +13,6 @@ from shared.redis_keys import RedisKeys
 from shared.repositories.usage import UsageKey, UsageRepository
 from shared.tikhub_ledger import field_prefix, ledger_since, parse_counts
 from shared.tikhub_usage import MICRO_USD, price_micro_usd, seconds_to_next_day, utc_day
-
-log = structlog.get_logger()
 
 # The pending hash becomes a batch (and the batch is listed) in one step, so no count is read
 # by a flush and incremented after it.
