@@ -59,7 +59,7 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
-.PHONY: bench-api bench-collector bench-scheduler bench-stats bench-dashboard bench-export
+.PHONY: bench-api bench-collector bench-pool bench-scheduler bench-stats bench-dashboard bench-export
 bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 6 minutes)
 	$(BIN)/python bench/api.py
 
@@ -74,6 +74,9 @@ bench-dashboard: install ## Dashboard benchmark: the 1,000-profile table on the 
 
 bench-export: install ## Export benchmark: 1,000,000 points as CSV and NDJSON, points/s and the API's memory (about 5 minutes)
 	$(BIN)/python bench/export.py
+
+bench-pool: install ## TikHub key pool benchmark: collections/s with one key and with two at 20 calls/s each (about 4 minutes)
+	$(BIN)/python bench/collector.py --pool-ratio --rate-per-key 20 --jobs 1200 --log-level WARNING
 
 bench-scheduler: install ## Scheduler benchmark: 100,000 due tasks' throughput, then 3 minutes of lateness
 	$(BIN)/python bench/scheduler.py

@@ -2,12 +2,13 @@
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     CHAR,
     BigInteger,
     Computed,
+    Date,
     Enum,
     ForeignKey,
     Index,
@@ -289,3 +290,42 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TikHubUsage(Base):
+    """TikHub calls of one UTC day, by task, endpoint and key, with what they cost.
+
+    `task_id` is empty for calls no task made (the balance poll). No foreign key: the ledger
+    outlives nothing, task rows are never deleted, and a count must never be refused.
+    """
+
+    __tablename__ = "tikhub_usage"
+    __table_args__ = (Index(None, "task_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    task_id: Mapped[str] = mapped_column(CHAR(36), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key_fingerprint: Mapped[str] = mapped_column(CHAR(16), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+    billable_calls: Mapped[int] = mapped_column(BigInteger)
+    # Millionths of a dollar: sums stay exact.
+    cost_micro_usd: Mapped[int] = mapped_column(BigInteger)
+
+
+class TikHubUsageFlush(Base):
+    """A batch of Redis usage counters already added to `tikhub_usage`: a flush retried after a
+    crash finds its batch here and adds nothing twice."""
+
+    __tablename__ = "tikhub_usage_flush"
+
+    batch_id: Mapped[str] = mapped_column(CHAR(32), primary_key=True)
+    flushed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TikHubBudgetExceeded(Base):
+    """The UTC days on which the daily TikHub budget was reached, and when it first was."""
+
+    __tablename__ = "tikhub_budget_exceeded"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    exceeded_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -104,6 +104,12 @@ class InfluencerTaskCreated(BaseModel):
     username: str
     status: TaskStatus
     interval_seconds: int
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="(ours) Said when the active tasks, this one included, need more TikHub "
+        "calls per second than the key pool allows, and by how much; the task is created "
+        "all the same. Empty otherwise.",
+    )
 
 
 class PostTaskCreated(BaseModel):
@@ -111,6 +117,12 @@ class PostTaskCreated(BaseModel):
     post_code: str
     status: TaskStatus
     interval_seconds: int
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="(ours) Said when the active tasks, this one included, need more TikHub "
+        "calls per second than the key pool allows, and by how much; the task is created "
+        "all the same. Empty otherwise.",
+    )
 
 
 class TaskHealthView(BaseModel):
@@ -178,9 +190,26 @@ class StoppedTasks(BaseModel):
     not_found_task_ids: list[str]
 
 
+class TaskUsage(BaseModel):
+    """One task's TikHub calls today (UTC) and what it will spend per day at its interval."""
+
+    calls_today: int = Field(
+        description="TikHub calls made for the task today (UTC), retries "
+        "and fallback endpoints included."
+    )
+    cost_usd_today: float = Field(description="What today's billed calls cost, in USD.")
+    projected_calls_per_day: float = Field(
+        description="86,400 / interval while the task is active; 0 when paused or stopped."
+    )
+    projected_cost_usd_per_day: float = Field(
+        description="projected_calls_per_day x the price of its first endpoint, in USD."
+    )
+
+
 class TaskStatusView(BaseModel):
     status: TaskStatus
     health: TaskHealthView
+    usage: TaskUsage
 
 
 class TaskStatusChanged(BaseModel):
@@ -391,3 +420,98 @@ class VideoStats(Stats):
         description="(likes + comments) / the owner's latest follower count * 100 when the owner "
         "is a monitored influencer; else null."
     )
+
+
+# Usage and cost (api.md, "Usage and cost").
+
+
+class UsageToday(BaseModel):
+    calls: int = Field(
+        description="TikHub calls today (UTC): retries, fallback endpoints, "
+        "failed and refused calls and balance checks included."
+    )
+    billable_calls: int = Field(
+        description="The calls TikHub answered with success (errors are not billed)."
+    )
+    cost_usd: float = Field(description="Σ billable calls x the price of their endpoint, in USD.")
+
+
+class UsageDay(BaseModel):
+    date: Day
+    calls: int
+    cost_usd: float
+
+
+class UsageProjection(BaseModel):
+    calls_per_day: float = Field(description="Σ 86,400 / interval over the active tasks.")
+    cost_usd_per_day: float = Field(
+        description="Σ 86,400 / interval x the price of the task's first endpoint."
+    )
+    cost_usd_per_30_days: float = Field(description="cost_usd_per_day x 30.")
+
+
+KeyState = Literal["healthy", "cooling_off", "rejected", "retired"]
+
+
+class UsageKey(BaseModel):
+    fingerprint: str = Field(
+        description="The first 16 hex digits of the key's SHA-256: names the key without "
+        "showing it."
+    )
+    state: KeyState = Field(
+        description="healthy: in rotation; cooling_off: its breaker is open after failures; "
+        "rejected: TikHub refused it (401/402/403), out of rotation until fixed; retired: "
+        "called today but no longer in the pool."
+    )
+    calls_today: int
+    rate_limit_per_second: float | None = Field(
+        description="(ours) The key's own calls per second; null for a retired key."
+    )
+
+
+class TikHubUsage(BaseModel):
+    today: UsageToday
+    daily: list[UsageDay] = Field(description="The last 30 UTC days, newest first, today included.")
+    projected: UsageProjection
+    rate_limit_per_second: float = Field(
+        description="The pool's capacity: the sum of the rate limits of its usable keys."
+    )
+    capacity_used_pct: float | None = Field(
+        description="projected.calls_per_day / 86,400 / rate_limit_per_second x 100, 2 decimals; "
+        "null when no key is usable."
+    )
+    balance_usd: float | None = Field(
+        description="The account balance TikHub's account endpoint last reported (polled at "
+        "most every 10 minutes; the sum over distinct accounts of a pool); null when unknown."
+    )
+    free_credit_usd: float | None = Field(
+        description="(ours) Free credit reported alongside; Instagram endpoints do not spend it."
+    )
+    balance_checked_at: datetime | None = Field(description="(ours) When the balance was read.")
+    runway_days: float | None = Field(
+        description="balance_usd / projected.cost_usd_per_day, 1 decimal; null when either is "
+        "unknown or nothing is projected."
+    )
+    daily_budget_usd: float | None = Field(description="TIKHUB_DAILY_BUDGET_USD; null: no cap.")
+    budget_exceeded_at: datetime | None = Field(
+        description="(ours) When today's budget was reached; null while it is not."
+    )
+    budget_skipped_slots_today: int = Field(
+        description="(ours) Slots skipped today because the budget was spent (no row written)."
+    )
+    keys: list[UsageKey]
+    warnings: list[str] = Field(
+        description="(ours) Said when the active tasks need more calls per second than the pool "
+        "allows, and by how much."
+    )
+
+
+class TaskCounts(BaseModel):
+    active: int
+    paused: int
+    stopped: int
+
+
+class Usage(BaseModel):
+    tikhub: TikHubUsage
+    tasks: TaskCounts

@@ -13,7 +13,7 @@ from services.api.error_handlers import install_error_handlers
 from services.api.metrics import ApiMetrics
 from services.api.request_context import RequestContextMiddleware
 from services.api.responses import error_docs
-from services.api.routes import operations
+from services.api.routes import operations, usage
 from services.api.routes.monitors import INFLUENCERS, POSTS, Monitor, monitor_router
 from services.api.runtime import open_runtime
 from services.api.web import routes as dashboard
@@ -59,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     routers = [(monitor, monitor_router(monitor)) for monitor in (INFLUENCERS, POSTS)]
     for _, router in routers:
         app.include_router(router, responses=responses)
+    app.include_router(usage.router, responses=responses)
     app.include_router(operations.router)
     app.include_router(dashboard.router)
     mount_assets(app)

@@ -14,6 +14,7 @@ from services.api.pause_flags import PauseFlags
 from services.api.runtime import Runtime
 from services.api.stats import StatsService
 from services.api.tasks import TaskService
+from services.api.usage import UsageService
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -58,6 +59,14 @@ async def get_task_service(session: SessionDep, runtime: RuntimeDep) -> TaskServ
 
 
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
+
+
+async def get_usage_service(session: SessionDep, runtime: RuntimeDep) -> UsageService:
+    """The TikHub usage service of this request, in the request's unit of work."""
+    return UsageService(session, runtime.redis, runtime.keys, runtime.settings)
+
+
+UsageServiceDep = Annotated[UsageService, Depends(get_usage_service)]
 
 
 # Called by the history routes rather than injected: they are the hot path, and each dependency

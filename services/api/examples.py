@@ -4,13 +4,13 @@ TASK_ID = "5b0c6a4e-8f43-4a57-9d2e-2f1d0b8e6c11"
 CREATED_AT = "2026-11-21T12:00:00Z"
 UPDATED_AT = "2026-11-21T12:30:00Z"
 
-INFLUENCER_CREATED = {
+INFLUENCER_TASK = {
     "task_id": TASK_ID,
     "username": "instagram",
     "status": "active",
     "interval_seconds": 3600,
 }
-POST_CREATED = {
+POST_TASK = {
     "task_id": TASK_ID,
     "post_code": "CxYQJO8xuC6",
     "status": "active",
@@ -23,11 +23,13 @@ HEALTH = {
     "consecutive_failures": 0,
     "last_error": None,
 }
+INFLUENCER_CREATED = {**INFLUENCER_TASK, "warnings": []}
+POST_CREATED = {**POST_TASK, "warnings": []}
 INFLUENCER_TASKS = [
-    {**INFLUENCER_CREATED, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
+    {**INFLUENCER_TASK, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
 ]
 POST_TASKS = [
-    {**POST_CREATED, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
+    {**POST_TASK, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
 ]
 INFLUENCER_HISTORY = {
     "username": "instagram",
@@ -182,7 +184,13 @@ VIDEO_STATS = {
     "engagement_rate_by_followers": 0.43,
 }
 STOPPED = {"deleted_task_ids": [TASK_ID], "not_found_task_ids": []}
-STATUS = {"status": "active", "health": HEALTH}
+TASK_USAGE = {
+    "calls_today": 14,
+    "cost_usd_today": 0.014,
+    "projected_calls_per_day": 24.0,
+    "projected_cost_usd_per_day": 0.024,
+}
+STATUS = {"status": "active", "health": HEALTH, "usage": TASK_USAGE}
 PAUSED = {"task_id": TASK_ID, "status": "paused"}
 RESUMED = {"task_id": TASK_ID, "status": "active"}
 
@@ -358,4 +366,44 @@ HISTORY_FILE_ERRORS = {
             "The body is not UTF-8 text; save the file as UTF-8.",
         ),
     },
+}
+
+USAGE = {
+    "tikhub": {
+        "today": {"calls": 1_450, "billable_calls": 1_440, "cost_usd": 1.44},
+        "daily": [
+            {"date": "2026-11-21", "calls": 1_450, "cost_usd": 1.44},
+            {"date": "2026-11-20", "calls": 2_905, "cost_usd": 2.881},
+        ],
+        "projected": {
+            "calls_per_day": 2_880.0,
+            "cost_usd_per_day": 2.88,
+            "cost_usd_per_30_days": 86.4,
+        },
+        "rate_limit_per_second": 10.0,
+        "capacity_used_pct": 0.33,
+        "balance_usd": 57.6,
+        "free_credit_usd": 0.0,
+        "balance_checked_at": "2026-11-21T12:00:00Z",
+        "runway_days": 20.0,
+        "daily_budget_usd": 5.0,
+        "budget_exceeded_at": None,
+        "budget_skipped_slots_today": 0,
+        "keys": [
+            {
+                "fingerprint": "9f86d081884c7d65",
+                "state": "healthy",
+                "calls_today": 1_440,
+                "rate_limit_per_second": 10.0,
+            },
+            {
+                "fingerprint": "60303ae22b998861",
+                "state": "rejected",
+                "calls_today": 10,
+                "rate_limit_per_second": 10.0,
+            },
+        ],
+        "warnings": [],
+    },
+    "tasks": {"active": 1, "paused": 0, "stopped": 2},
 }

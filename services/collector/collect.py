@@ -14,12 +14,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.collector.breaker import Admission, CircuitBreaker
+from services.collector.breaker import Admission
+from services.collector.key_pool import KeyPool, NoKeyAvailable, PoolKey
 from services.collector.metrics import CollectorMetrics
 from services.collector.payloads import PostSnapshot, ProfileSnapshot, merge_posts, merge_profiles
 from services.collector.rate_limiter import RateLimited
-from services.collector.tikhub import Fetched, TikHubClient
+from services.collector.tikhub import Caller, Fetched, TikHubClient
 from services.collector.tikhub_errors import ErrorKind, TikHubError
+from services.collector.usage import BudgetExhausted, UsageLedger
 from services.collector.writer import SlotRecord, SlotWriter
 from shared.models import POST_DETAILS, Source, Task, TaskStatus, TaskType, utcnow
 from shared.redis_keys import RedisKeys
@@ -69,7 +71,8 @@ class Collector:
     keys: RedisKeys
     writer: SlotWriter
     tikhub: TikHubClient
-    breaker: CircuitBreaker
+    pool: KeyPool
+    ledger: UsageLedger
     metrics: CollectorMetrics
     fetch_budget_seconds: float
     max_tries: int
@@ -162,28 +165,36 @@ class Collector:
             await TaskRepository(session).release_claim(task.id, slot)
 
     async def _fetch_and_store(self, task: Task, slot: datetime) -> Outcome:
-        admission = await self.breaker.admit()
-        if not admission.allowed:
-            raise Deferred(
-                "breaker",
-                admission.retry_in,
-                f"TikHub circuit {admission.state.name.lower()}: {admission.reason}",
-            )
         try:
-            fetched = await self._fetch(task)
+            key, admission = await self.pool.choose()
+        except NoKeyAvailable as refused:
+            raise Deferred("breaker", refused.retry_in, f"TikHub circuit: {refused}") from None
+        try:
+            fetched = await self._fetch(task, Caller(key, task.id))
         except RateLimited as limited:
             raise Deferred("rate_limit", limited.retry_in, str(limited)) from None
+        except BudgetExhausted as spent:
+            return await self._skip_for_budget(spent)
         except TikHubError as error:
-            return await self._handle_tikhub_error(task, slot, error, admission)
-        await self.breaker.record_success(admission)
+            return await self._handle_tikhub_error(task, slot, error, key, admission)
+        await key.breaker.record_success(admission)
         return await self._store_live(task, slot, fetched)
 
-    async def _fetch(self, task: Task) -> Fetched[Any]:
+    async def _skip_for_budget(self, spent: BudgetExhausted) -> Outcome:
+        # No row at all, not even a fallback: a repeated old value would pass for a collection.
+        await self.ledger.count_budget_skip()
+        if await self.ledger.budget_exceeded_first_time():
+            # The `budget.exceeded` event goes out from here, once per UTC day.
+            log.error("collector.budget_exceeded", error=str(spent))
+        log.info("collector.skipped", reason="budget", error=str(spent))
+        return Outcome.SKIPPED
+
+    async def _fetch(self, task: Task, caller: Caller) -> Fetched[Any]:
         try:
             async with asyncio.timeout(self.fetch_budget_seconds):
                 if task.task_type is TaskType.INFLUENCER:
-                    return await self.tikhub.fetch_profile(task.target)
-                return await self.tikhub.fetch_post(task.target)
+                    return await self.tikhub.fetch_profile(task.target, caller)
+                return await self.tikhub.fetch_post(task.target, caller)
         except TimeoutError:
             # Retries and fallback endpoints together must leave time to record the outcome
             # before arq's job timeout cancels the job.
@@ -194,19 +205,26 @@ class Collector:
             ) from None
 
     async def _handle_tikhub_error(
-        self, task: Task, slot: datetime, error: TikHubError, admission: Admission
+        self, task: Task, slot: datetime, error: TikHubError, key: PoolKey, admission: Admission
     ) -> Outcome:
-        log_fields = {"kind": error.kind, "status": error.status, "request_id": error.request_id}
+        log_fields = {
+            "kind": error.kind,
+            "status": error.status,
+            "request_id": error.request_id,
+            "key_fingerprint": key.fingerprint,
+        }
         if error.kind is ErrorKind.CREDENTIALS:
-            await self.breaker.record_rejected_credentials(str(error))
+            await key.breaker.record_rejected_credentials(str(error))
             log.error("collector.tikhub_credentials_rejected", error=str(error), **log_fields)
-            raise Deferred("breaker", self.breaker.cooloff_seconds, str(error)) from None
+            # The key has left the rotation: with others in the pool, try again on one of them.
+            retry_in = 0.0 if len(self.pool.members) > 1 else key.breaker.cooloff_seconds
+            raise Deferred("breaker", retry_in, str(error)) from None
         if error.kind is ErrorKind.TRANSIENT:
-            if await self.breaker.record_failure(str(error)):
+            if await key.breaker.record_failure(str(error)):
                 log.error("collector.tikhub_breaker_opened", error=str(error), **log_fields)
         else:
             # TikHub itself answered: the trouble is the target or Instagram, not TikHub.
-            await self.breaker.record_success(admission)
+            await key.breaker.record_success(admission)
         log.warning("collector.tikhub_failed", error=str(error), **log_fields)
         # Repeating the last numbers of a target that is gone or private would suggest it
         # still exists; only a fetch that failed on the way gets a fallback row.

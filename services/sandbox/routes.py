@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from services.sandbox import shapes
-from services.sandbox.auth import Credential, check_bearer
+from services.sandbox.auth import Credential, bearer_token, check_bearer
 from services.sandbox.drift import PostMetrics, ProfileMetrics, post_at, profile_at
 from services.sandbox.envelope import (
     CHARGED,
@@ -33,6 +33,7 @@ PROFILE_DEMO = "/api/v1/demo/instagram/web/fetch_user_info"
 POST_V2 = "/api/v1/instagram/v2/fetch_post_info"
 POST_V3 = "/api/v1/instagram/v3/get_post_info_by_code"
 POST_BY_URL = "/api/v1/instagram/v1/fetch_post_by_url"
+ACCOUNT = "/api/v1/tikhub/user/get_user_info"
 DEMO_USERNAME = "instagram"
 UPSTREAM_FAILED = "Request failed. Please retry."
 
@@ -98,14 +99,23 @@ class DataCall:
     ) -> Response | None:
         """Count the call, then apply latency, outage, auth and injected failures to it."""
         state = self.state
-        state.calls.record(path=self.router, username=username, shortcode=shortcode)
+        authorization = self.request.headers.get("authorization")
+        state.calls.record(
+            path=self.router,
+            username=username,
+            shortcode=shortcode,
+            token=bearer_token(authorization),
+        )
         delay = state.faults.delay_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
         if (outage := state.faults.outage()) is not None:
             return self._injected(outage)
-        authorization = self.request.headers.get("authorization")
-        credential = check_bearer(authorization, api_key=state.settings.api_key.get_secret_value())
+        credential = check_bearer(
+            authorization,
+            accepted=state.settings.accepted_keys(),
+            rejected=state.faults.knobs.rejected_keys,
+        )
         if credential in (Credential.MISSING, Credential.INVALID):
             return self.fail(
                 401,
@@ -247,3 +257,24 @@ async def get_post_info_by_code(request: Request, code: str | None = None) -> Re
 async def fetch_post_by_url(request: Request, post_url: str | None = None) -> Response:
     """A post as `data.items[0]`; videos carry plays as `play_count`."""
     return await _answer_post(request, raw=post_url, parameter="post_url", shape=_items_post_by_url)
+
+
+@router.get(ACCOUNT, summary="The key's TikHub account: balance and free credit (free)")
+async def get_user_info(request: Request) -> Response:
+    """The account behind the Bearer key, as TikHub reports it: `data.user_data.balance` and
+    `free_credit` in USD, from the `balance_usd` and `free_credit_usd` knobs."""
+    call = DataCall(request)
+    if (refusal := await call.gate()) is not None:
+        return refusal
+    knobs = call.state.faults.knobs
+    return call.succeed(
+        {
+            "user_data": {
+                "email": "sandbox@example.com",
+                "balance": knobs.balance_usd,
+                "free_credit": knobs.free_credit_usd,
+                "is_active": True,
+            }
+        },
+        message=FREE,
+    )

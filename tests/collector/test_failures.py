@@ -14,6 +14,7 @@ from services.collector.tikhub_errors import retry_after_seconds
 from shared.models import Source, TaskHealth, TaskType
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
+from shared.tikhub_usage import key_fingerprint
 from tests.collector.support import (
     Sessions,
     failure,
@@ -137,7 +138,7 @@ async def test_a_rejected_key_is_never_retried_and_the_job_waits_for_a_new_one(
         await collector.collect(task.id, slot_now(), job_try=1)
 
     assert (v1.call_count, v3.call_count) == (1, 0)
-    breaker = await redis.hgetall(keys.tikhub_breaker)  # type: ignore[misc]  # redis-py types hset as maybe-sync
+    breaker = await redis.hgetall(keys.tikhub_breaker(key_fingerprint(key)))  # type: ignore[misc]  # redis-py types hset as maybe-sync
     assert breaker[b"credential"]
     assert f"HTTP {status}".encode() in breaker[b"reason"]
     assert key.encode() not in b"".join(breaker.values())

@@ -105,12 +105,12 @@ async def test_failures_in_a_row_make_a_task_failing_and_the_third_is_announced(
     with capture_logs() as logs:
         for n in range(4):
             # Failures of this one task only; the shared breaker is not what is tested here.
-            await redis.delete(keys.tikhub_breaker)
+            await redis.delete(collector.pool.members[0].breaker.key)
             await collector.collect(task.id, slot + timedelta(seconds=n), job_try=1)
             stored = await reload(sessions, task.id)
             assert (stored.health, stored.consecutive_failures) == (TaskHealth.FAILING, n + 1)
         scheduled = stored.next_run_at
-        await redis.delete(keys.tikhub_breaker)
+        await redis.delete(collector.pool.members[0].breaker.key)
         v1.return_value = PROFILE
         assert await collector.collect(task.id, slot + timedelta(seconds=5), job_try=1) is (
             Outcome.LIVE

@@ -141,10 +141,13 @@ async def test_the_product_collects_every_slot_once_through_pause_stop_outage_an
     stopped_history = await api.get(f"{INFLUENCER}/user_history/e2e.stopped")
     assert stopped_history.status_code == 200
     assert len(stopped_history.json()["data"]["history"]) == 1
-    status = await api.get(f"{INFLUENCER}/task_status/{stopped}")
-    assert status.json()["data"]["status"] == "stopped"
+    status = (await api.get(f"{INFLUENCER}/task_status/{stopped}")).json()["data"]
+    assert status["status"] == "stopped"
+    # A stopped task costs nothing more; what it cost is what the sandbox was asked for it.
+    assert status["usage"]["projected_calls_per_day"] == 0
+    assert status["usage"]["calls_today"] == calls_when_stopped
     # Its one collection succeeded; stopping keeps that on record.
-    assert status.json()["data"]["health"]["state"] == "ok"
+    assert status["health"]["state"] == "ok"
 
     # Resume: collected again at once, and then on its new grid.
     resumed = await api.post(f"{INFLUENCER}/resume_task/{paused}")

@@ -40,6 +40,9 @@ TABLES = {
     "influencer_daily",
     "post_hourly",
     "post_daily",
+    "tikhub_usage",
+    "tikhub_usage_flush",
+    "tikhub_budget_exceeded",
 }
 
 

@@ -10,7 +10,12 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from services.api import examples
-from services.api.dependencies import TaskServiceDep, history_service, stats_service
+from services.api.dependencies import (
+    TaskServiceDep,
+    UsageServiceDep,
+    history_service,
+    stats_service,
+)
 from services.api.history import MAX_TARGET_LENGTH, HistoryService
 from services.api.history_window import (
     DEFAULT_HISTORY_LIMIT,
@@ -219,11 +224,17 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         ),
         summary=monitor.create_summary,
     )
-    async def create_monitor_task(body: create_body, tasks: TaskServiceDep) -> Any:  # type: ignore[valid-type]
-        """The first collection happens at once. A stopped task for the target is restarted."""
+    async def create_monitor_task(
+        body: create_body,  # type: ignore[valid-type]
+        tasks: TaskServiceDep,
+        usage: UsageServiceDep,
+    ) -> Any:
+        """The first collection happens at once. A stopped task for the target is restarted.
+        `warnings` says when the active tasks now need more TikHub calls than the keys allow."""
         target = getattr(body, monitor.target_field)
         task = await tasks.create(kind, target, body.interval)  # type: ignore[attr-defined]
-        return ok(monitor.answer(monitor.created, task), 201)
+        warnings = await usage.capacity_warnings()
+        return ok(monitor.answer(monitor.created, task, warnings=warnings), 201)
 
     async def history(
         target: target_path,
