@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+WEB := services/api/web
+# npm ci writes this file last, so its age says whether the lock file changed since.
+WEB_INSTALLED := $(WEB)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
 .PHONY: help install services migrate rollups test lint format run api scheduler collector up down logs clean
@@ -16,7 +19,12 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(INSTALLED)
 
-install: $(INSTALLED) ## Create .venv and install the project with its dev tools
+# The dashboard's browser libraries, from the npm registry (no install scripts run).
+$(WEB_INSTALLED): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: apt-get install npm (bash .ci/run does)" >&2; exit 1; }
+	npm ci --prefix $(WEB) --ignore-scripts --no-audit --no-fund --loglevel=error
+
+install: $(INSTALLED) $(WEB_INSTALLED) ## Create .venv, install the project with its dev tools and the dashboard's npm packages
 
 services: ## Start local MariaDB and Redis when they are installed but not answering
 	bash deploy/local/ensure-services.sh
@@ -51,12 +59,24 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
-.PHONY: bench-api bench-collector bench-scheduler
+.PHONY: bench-api bench-collector bench-pool bench-scheduler bench-stats bench-dashboard bench-export
 bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 6 minutes)
 	$(BIN)/python bench/api.py
 
+bench-stats: install ## Statistics benchmark: user_stats, video_stats and a year by day over long histories (about 5 minutes)
+	$(BIN)/python bench/stats.py
+
 bench-collector: install ## Collector benchmark: collections/s and peak memory of one process against the sandbox (about 1 minute)
 	$(BIN)/python bench/collector.py
+
+bench-dashboard: install ## Dashboard benchmark: the 1,000-profile table on the server, a year-long chart in Chromium (about 2 minutes)
+	$(BIN)/python bench/dashboard.py
+
+bench-export: install ## Export benchmark: 1,000,000 points as CSV and NDJSON, points/s and the API's memory (about 5 minutes)
+	$(BIN)/python bench/export.py
+
+bench-pool: install ## TikHub key pool benchmark: collections/s with one key and with two at 20 calls/s each (about 4 minutes)
+	$(BIN)/python bench/collector.py --pool-ratio --rate-per-key 20 --jobs 1200 --log-level WARNING
 
 bench-scheduler: install ## Scheduler benchmark: 100,000 due tasks' throughput, then 3 minutes of lateness
 	$(BIN)/python bench/scheduler.py

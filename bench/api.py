@@ -88,6 +88,7 @@ class Scenario:
     headers: tuple[str, ...] = ()
     baseline: str | None = None
     goal: float | None = None
+    connections: int = CONNECTIONS
 
 
 def ensure_wrk() -> str:
@@ -210,7 +211,7 @@ def run_wrk(wrk: str, scenario: Scenario, duration: int, *, warm_up: bool) -> Re
     """Measure one scenario with wrk (after a warm-up run); parse requests/s and p50/p99."""
     headers = dict(header.split(": ", 1) for header in scenario.headers)
     body_bytes = len(httpx.get(scenario.url, headers=headers, timeout=30).content)
-    base = [wrk, "--threads", "2", "--connections", str(CONNECTIONS), "--latency"]
+    base = [wrk, "--threads", "2", "--connections", str(scenario.connections), "--latency"]
     # The uncached run's slowest answers take over a second: wrk's default 2 s timeout would
     # count some of them as errors.
     base += ["--timeout", "30s"]
@@ -333,7 +334,7 @@ def serve_bare(port: int, bodies: Path, task_id: str) -> None:
         async with app.state.pool.acquire() as connection, connection.cursor() as cursor:
             await cursor.execute(query.string, [values[name] for name in parameter_names])
             rows = await cursor.fetchall()
-        points = [dict(zip(fields, row, strict=False)) for row in rows]
+        points = [dict(zip(fields, row)) for row in rows]  # noqa: B905 (as the API builds them)
         data = {"username": "natgeo", "history": points}
         body = orjson.dumps(
             {"status_code": 200, "success": True, "data": data}, option=POINT_JSON_OPTIONS
@@ -406,8 +407,10 @@ def report(
             *rows,
             "",
             "- cached: `GET …/user_history/{user_id}`, the default view (newest 100 points), "
-            "from Redis through the one request pipeline (FastAPI's routing, the history "
-            "service); the Redis reads of concurrent requests share one pipeline per turn of "
+            "from Redis, answered after the authentication step and before FastAPI's routing "
+            "by the history routes' own matcher and history service "
+            "(`services/api/cached_reads.py`); a miss goes on to the route. The Redis reads "
+            "of concurrent requests share one pipeline per turn of "
             "the event loop (`services/api/redis_batch.py`).",
             "- with an API key: the same, with `API_AUTH=required`: the authentication "
             "middleware's Redis script checks the key's mark and takes its rate limit (MySQL is "
@@ -447,10 +450,10 @@ def read_costs(results: dict[str, Result]) -> list[str]:
     ]
 
 
-def write_section(section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (other sections stay as they are)."""
+def write_section(section: str, heading: str = SECTION) -> None:
+    """Replace a benchmark's section (under `heading`) of RESULTS.md; the others stay."""
     text_ = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(text_):
         text_ = pattern.sub(lambda _: section + "\n", text_)
     else:

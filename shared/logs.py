@@ -44,9 +44,9 @@ class SecretScrubber:
 
 
 def settings_secrets(settings: Settings) -> list[str]:
-    """The TikHub key and any passwords in the connection URLs: what no log line may hold."""
+    """The TikHub keys and any passwords in the connection URLs: what no log line may hold."""
     candidates = [
-        settings.tikhub_api_key.get_secret_value(),
+        *settings.tikhub_key_pool(),
         make_url(settings.database_url).password,
         urlsplit(settings.redis_url).password,
     ]

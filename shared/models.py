@@ -2,12 +2,14 @@
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     CHAR,
     BigInteger,
     Boolean,
+    Computed,
+    Date,
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
@@ -43,11 +45,26 @@ class TaskStatus(enum.StrEnum):
     STOPPED = "stopped"
 
 
+class TaskHealth(enum.StrEnum):
+    """What a task's last collections amounted to (api.md, "Task health and update")."""
+
+    # Never collected yet.
+    PENDING = "pending"
+    # The last collection succeeded.
+    OK = "ok"
+    # The last collection failed on the way (TikHub or the network); it may pass next time.
+    FAILING = "failing"
+    # TikHub says the target does not exist or is private; retried with back-off.
+    UNAVAILABLE = "unavailable"
+
+
 class Source(enum.StrEnum):
-    """Where a history row's numbers came from: a fresh fetch, or the last good payload."""
+    """Where a history row's numbers came from: a fresh fetch, the last good payload, or
+    another tracker's history brought in by an import."""
 
     LIVE = "live"
     FALLBACK = "fallback"
+    IMPORTED = "imported"
 
     @property
     def counts(self) -> bool:
@@ -98,6 +115,10 @@ InstagramId = BigInteger().with_variant(mysql.BIGINT(unsigned=True), "mysql", "m
 PostCode = String(255, collation="utf8mb4_bin")
 
 
+# Computed by the database (a virtual column): recorded_at of imported rows, NULL otherwise.
+IMPORTED_AT = Computed("if((`source` = 'imported'),`recorded_at`,NULL)", persisted=False)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -114,6 +135,7 @@ class Task(Base):
         Index(None, "status", "next_run_at"),
         Index(None, "user_id"),
         Index(None, "task_type", "created_at"),
+        Index(None, "claim_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(CHAR(36), primary_key=True, default=lambda: str(uuid.uuid4()))
@@ -129,6 +151,14 @@ class Task(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The repository sets it on insert; the server default serves services that predate it.
+    health: Mapped[TaskHealth] = mapped_column(
+        _enum(TaskHealth, "task_health"), server_default=TaskHealth.PENDING.value
+    )
+    # The slot handed to the collectors and not yet done (its row or failure not committed),
+    # and when the scheduler should check that its job still exists: Redis may lose jobs.
+    claimed_slot: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_id: Mapped[int | None] = mapped_column(InstagramId)
     post_id: Mapped[str | None] = mapped_column(String(50))
     # POST_DETAILS: null for profiles, and for posts until read.
@@ -155,6 +185,7 @@ class InfluencerMetricsHistory(Base):
         Index(None, "user_id", "recorded_at"),
         Index(None, "id"),
         UniqueConstraint("task_id", "scheduled_for"),
+        UniqueConstraint("task_id", "imported_at"),
     )
 
     # Clustered by (task_id, recorded_at, id): one target's points lie together, by time.
@@ -169,8 +200,11 @@ class InfluencerMetricsHistory(Base):
     follower_count: Mapped[int | None] = mapped_column(BigInteger)
     following_count: Mapped[int | None] = mapped_column(BigInteger)
     post_count: Mapped[int | None] = mapped_column(BigInteger)
-    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The slot a collection fills; an imported point has none.
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
+    # An imported point's time, unique per task: concurrent imports store each point once.
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, IMPORTED_AT)
 
 
 class PostMetricsHistory(Base):
@@ -181,6 +215,7 @@ class PostMetricsHistory(Base):
         Index(None, "post_code", "recorded_at"),
         Index(None, "id"),
         UniqueConstraint("task_id", "scheduled_for"),
+        UniqueConstraint("task_id", "imported_at"),
     )
 
     # Clustered as the profiles' history is.
@@ -194,8 +229,11 @@ class PostMetricsHistory(Base):
     like_count: Mapped[int | None] = mapped_column(BigInteger)
     comment_count: Mapped[int | None] = mapped_column(BigInteger)
     play_count: Mapped[int | None] = mapped_column(BigInteger)
-    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The slot a collection fills; an imported point has none.
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[Source] = mapped_column(_enum(Source, "history_source"))
+    # An imported point's time, unique per task: concurrent imports store each point once.
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, IMPORTED_AT)
 
 
 class _Bucket:
@@ -303,3 +341,42 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TikHubUsage(Base):
+    """TikHub calls of one UTC day, by task, endpoint and key, with what they cost.
+
+    `task_id` is empty for calls no task made (the balance poll). No foreign key: the ledger
+    outlives nothing, task rows are never deleted, and a count must never be refused.
+    """
+
+    __tablename__ = "tikhub_usage"
+    __table_args__ = (Index(None, "task_id", "day"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    task_id: Mapped[str] = mapped_column(CHAR(36), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key_fingerprint: Mapped[str] = mapped_column(CHAR(16), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)
+    billable_calls: Mapped[int] = mapped_column(BigInteger)
+    # Millionths of a dollar: sums stay exact.
+    cost_micro_usd: Mapped[int] = mapped_column(BigInteger)
+
+
+class TikHubUsageFlush(Base):
+    """A batch of Redis usage counters already added to `tikhub_usage`: a flush retried after a
+    crash finds its batch here and adds nothing twice."""
+
+    __tablename__ = "tikhub_usage_flush"
+
+    batch_id: Mapped[str] = mapped_column(CHAR(32), primary_key=True)
+    flushed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TikHubBudgetExceeded(Base):
+    """The UTC days on which the daily TikHub budget was reached, and when it first was."""
+
+    __tablename__ = "tikhub_budget_exceeded"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    exceeded_at: Mapped[datetime] = mapped_column(UTCDateTime)

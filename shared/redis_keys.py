@@ -13,6 +13,11 @@ class RedisKeys:
         """Set while a task is paused; the collector checks it before any work."""
         return f"{self.prefix}:pause:{task_id}"
 
+    @property
+    def pause_flags_restored(self) -> str:
+        """Set once the scheduler has set every paused task's flag; missing: Redis lost them."""
+        return f"{self.prefix}:pause-flags-restored"
+
     def influencer_history(self, user_id: int) -> str:
         """The API's cached default history view of a profile."""
         return f"{self.prefix}:history:influencer:{user_id}"
@@ -34,15 +39,49 @@ class RedisKeys:
         """Refreshed by one collector process (named by its host); `--check` reads it."""
         return f"{self.collector_queue}:health-check:{worker}"
 
-    @property
-    def tikhub_rate_limiter(self) -> str:
-        """The shared TikHub request budget of all collector processes."""
-        return f"{self.prefix}:tikhub:ratelimit"
+    def tikhub_rate_limiter(self, fingerprint: str) -> str:
+        """The request budget of one TikHub key, shared by all collector processes."""
+        return f"{self.prefix}:tikhub:ratelimit:{fingerprint}"
+
+    def tikhub_breaker(self, fingerprint: str) -> str:
+        """The circuit-breaker state of one TikHub key, shared by all collector processes."""
+        return f"{self.prefix}:tikhub:breaker:{fingerprint}"
 
     @property
-    def tikhub_breaker(self) -> str:
-        """The shared TikHub circuit-breaker state."""
-        return f"{self.prefix}:tikhub:breaker"
+    def tikhub_pool(self) -> str:
+        """A hash the collectors refresh: key fingerprint → that key's calls per second."""
+        return f"{self.prefix}:tikhub:pool"
+
+    @property
+    def tikhub_usage_pending(self) -> str:
+        """A hash of TikHub call counts not yet in MySQL (fields: see the collector's ledger)."""
+        return f"{self.prefix}:tikhub:usage:pending"
+
+    def tikhub_usage_batch(self, batch_id: str) -> str:
+        """Counts taken out of the pending hash by one flush, until MySQL has them."""
+        return f"{self.prefix}:tikhub:usage:batch:{batch_id}"
+
+    @property
+    def tikhub_usage_batches(self) -> str:
+        """A set of the ids of the flush batches still in Redis."""
+        return f"{self.prefix}:tikhub:usage:batches"
+
+    def tikhub_spend(self, day: str) -> str:
+        """Today's TikHub cost in millionths of a dollar, for the daily budget."""
+        return f"{self.prefix}:tikhub:spend:{day}"
+
+    def tikhub_budget_skips(self, day: str) -> str:
+        """Slots skipped on one UTC day because the daily budget was spent."""
+        return f"{self.prefix}:tikhub:budget-skips:{day}"
+
+    def tikhub_balance(self, fingerprint: str) -> str:
+        """The account balance TikHub last reported for one key (JSON), expiring when stale."""
+        return f"{self.prefix}:tikhub:balance:{fingerprint}"
+
+    @property
+    def tikhub_balance_poll(self) -> str:
+        """Held for the poll interval by the collector that last asked TikHub for the balance."""
+        return f"{self.prefix}:tikhub:balance-poll"
 
     @property
     def scheduler_heartbeat(self) -> str:

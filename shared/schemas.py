@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.instagram import USERNAME_SCHEMA_PATTERN, parse_post_url, parse_username
 from shared.intervals import Interval
-from shared.models import Source, TaskStatus
+from shared.models import Source, Task, TaskHealth, TaskStatus
 
 MAX_TASK_IDS = 1000
 
@@ -117,6 +117,12 @@ class InfluencerTaskCreated(BaseModel):
     status: TaskStatus
     interval_seconds: int
     track_posts: bool = Field(description=TRACK_POSTS_DOC)
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="(ours) Said when the active tasks, this one included, need more TikHub "
+        "calls per second than the key pool allows, and by how much; the task is created "
+        "all the same. Empty otherwise.",
+    )
 
 
 class PostTaskCreated(BaseModel):
@@ -124,6 +130,52 @@ class PostTaskCreated(BaseModel):
     post_code: str
     status: TaskStatus
     interval_seconds: int
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="(ours) Said when the active tasks, this one included, need more TikHub "
+        "calls per second than the key pool allows, and by how much; the task is created "
+        "all the same. Empty otherwise.",
+    )
+
+
+class TaskHealthView(BaseModel):
+    """What the task's collections have amounted to so far."""
+
+    state: TaskHealth = Field(
+        description=(
+            "`pending`: never collected yet; `ok`: the last collection succeeded; `failing`: "
+            "the last collection failed on the way (TikHub or the network) and is tried again "
+            "at the next slot; `unavailable`: TikHub says the target does not exist or is "
+            "private, and it is retried with back-off (twice its interval, then doubling, at "
+            "most daily) until it is found again."
+        ),
+        examples=["ok"],
+    )
+    last_run_at: datetime | None = Field(
+        description="When the last collection (good or failed) was recorded; null if none yet.",
+        examples=["2026-11-21T12:30:00Z"],
+    )
+    last_success_at: datetime | None = Field(
+        description="When the last good collection was recorded; null if none yet.",
+        examples=["2026-11-21T12:30:00Z"],
+    )
+    consecutive_failures: int = Field(
+        description="Collections that failed in a row since the last good one.", examples=[0]
+    )
+    last_error: str | None = Field(
+        description="Why the last collection failed; null after a good one.", examples=[None]
+    )
+
+    @classmethod
+    def of(cls, task: Task) -> "TaskHealthView":
+        """The health a task's row records."""
+        return cls(
+            state=task.health,
+            last_run_at=task.last_run_at,
+            last_success_at=task.last_success_at,
+            consecutive_failures=task.consecutive_failures,
+            last_error=task.last_error,
+        )
 
 
 class InfluencerTaskItem(BaseModel):
@@ -134,6 +186,7 @@ class InfluencerTaskItem(BaseModel):
     track_posts: bool = Field(description=TRACK_POSTS_DOC)
     created_at: datetime
     updated_at: datetime
+    health: TaskHealthView
 
 
 class PostTaskItem(BaseModel):
@@ -143,6 +196,7 @@ class PostTaskItem(BaseModel):
     interval_seconds: int
     created_at: datetime
     updated_at: datetime
+    health: TaskHealthView
 
 
 class StoppedTasks(BaseModel):
@@ -150,13 +204,37 @@ class StoppedTasks(BaseModel):
     not_found_task_ids: list[str]
 
 
+class TaskUsage(BaseModel):
+    """One task's TikHub calls today (UTC) and what it will spend per day at its interval."""
+
+    calls_today: int = Field(
+        description="TikHub calls made for the task today (UTC), retries "
+        "and fallback endpoints included."
+    )
+    cost_usd_today: float = Field(description="What today's billed calls cost, in USD.")
+    projected_calls_per_day: float = Field(
+        description="86,400 / interval while the task is active; 0 when paused or stopped."
+    )
+    projected_cost_usd_per_day: float = Field(
+        description="projected_calls_per_day x the price of its first endpoint, in USD."
+    )
+
+
 class TaskStatusView(BaseModel):
     status: TaskStatus
+    health: TaskHealthView
+    usage: TaskUsage
 
 
 class TaskStatusChanged(BaseModel):
     task_id: str
     status: TaskStatus
+
+
+SOURCE_DOC = (
+    "`live`: fetched at its slot; `fallback`: TikHub failed and the last good numbers were "
+    "stored again (not counted in statistics); `imported`: brought in by an import"
+)
 
 
 class InfluencerHistoryPoint(BaseModel):
@@ -165,7 +243,7 @@ class InfluencerHistoryPoint(BaseModel):
     post_count: int | None
     bio: str | None
     recorded_at: datetime
-    source: Source
+    source: Source = Field(description=SOURCE_DOC)
 
 
 class InfluencerHistory(BaseModel):
@@ -178,12 +256,28 @@ class PostHistoryPoint(BaseModel):
     comment_count: int | None
     play_count: int | None = Field(description="Only for videos; null otherwise")
     recorded_at: datetime
-    source: Source
+    source: Source = Field(description=SOURCE_DOC)
 
 
 class PostHistory(BaseModel):
     post_code: str
     history: list[PostHistoryPoint]
+
+
+class InvalidImportLine(BaseModel):
+    line: int = Field(description="The line of the file it starts on (the header is line 1)")
+    message: str = Field(description="Why it holds no importable point")
+
+
+class HistoryImported(BaseModel):
+    imported: int = Field(description="Points stored, with source `imported`")
+    skipped: int = Field(
+        description="Points whose recorded_at already has a point (collected or imported), "
+        "or that the file repeats: the stored point is kept"
+    )
+    invalid: list[InvalidImportLine] = Field(
+        description="Lines that could not be imported, in file order; the others were"
+    )
 
 
 # Statistics (api.md, "Statistics"). Only live and imported points count; "the value at t-w"
@@ -386,3 +480,98 @@ class VideoStats(Stats):
         description="(likes + comments) / the owner's latest follower count * 100 when the owner "
         "is a monitored influencer; else null."
     )
+
+
+# Usage and cost (api.md, "Usage and cost").
+
+
+class UsageToday(BaseModel):
+    calls: int = Field(
+        description="TikHub calls today (UTC): retries, fallback endpoints, "
+        "failed and refused calls and balance checks included."
+    )
+    billable_calls: int = Field(
+        description="The calls TikHub answered with success (errors are not billed)."
+    )
+    cost_usd: float = Field(description="Σ billable calls x the price of their endpoint, in USD.")
+
+
+class UsageDay(BaseModel):
+    date: Day
+    calls: int
+    cost_usd: float
+
+
+class UsageProjection(BaseModel):
+    calls_per_day: float = Field(description="Σ 86,400 / interval over the active tasks.")
+    cost_usd_per_day: float = Field(
+        description="Σ 86,400 / interval x the price of the task's first endpoint."
+    )
+    cost_usd_per_30_days: float = Field(description="cost_usd_per_day x 30.")
+
+
+KeyState = Literal["healthy", "cooling_off", "rejected", "retired"]
+
+
+class UsageKey(BaseModel):
+    fingerprint: str = Field(
+        description="The first 16 hex digits of the key's SHA-256: names the key without "
+        "showing it."
+    )
+    state: KeyState = Field(
+        description="healthy: in rotation; cooling_off: its breaker is open after failures; "
+        "rejected: TikHub refused it (401/402/403), out of rotation until fixed; retired: "
+        "called today but no longer in the pool."
+    )
+    calls_today: int
+    rate_limit_per_second: float | None = Field(
+        description="(ours) The key's own calls per second; null for a retired key."
+    )
+
+
+class TikHubUsage(BaseModel):
+    today: UsageToday
+    daily: list[UsageDay] = Field(description="The last 30 UTC days, newest first, today included.")
+    projected: UsageProjection
+    rate_limit_per_second: float = Field(
+        description="The pool's capacity: the sum of the rate limits of its usable keys."
+    )
+    capacity_used_pct: float | None = Field(
+        description="projected.calls_per_day / 86,400 / rate_limit_per_second x 100, 2 decimals; "
+        "null when no key is usable."
+    )
+    balance_usd: float | None = Field(
+        description="The account balance TikHub's account endpoint last reported (polled at "
+        "most every 10 minutes; the sum over distinct accounts of a pool); null when unknown."
+    )
+    free_credit_usd: float | None = Field(
+        description="(ours) Free credit reported alongside; Instagram endpoints do not spend it."
+    )
+    balance_checked_at: datetime | None = Field(description="(ours) When the balance was read.")
+    runway_days: float | None = Field(
+        description="balance_usd / projected.cost_usd_per_day, 1 decimal; null when either is "
+        "unknown or nothing is projected."
+    )
+    daily_budget_usd: float | None = Field(description="TIKHUB_DAILY_BUDGET_USD; null: no cap.")
+    budget_exceeded_at: datetime | None = Field(
+        description="(ours) When today's budget was reached; null while it is not."
+    )
+    budget_skipped_slots_today: int = Field(
+        description="(ours) Slots skipped today because the budget was spent (no row written)."
+    )
+    keys: list[UsageKey]
+    warnings: list[str] = Field(
+        description="(ours) Said when the active tasks need more calls per second than the pool "
+        "allows, and by how much."
+    )
+
+
+class TaskCounts(BaseModel):
+    active: int
+    paused: int
+    stopped: int
+
+
+class Usage(BaseModel):
+    tikhub: TikHubUsage
+    tasks: TaskCounts

@@ -2,8 +2,10 @@
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.tikhub_usage import DEFAULT_PRICES_USD
 
 # Keys that only ever appear in examples and templates; refusing them outside development stops a
 # deployment from silently running with a copied placeholder.
@@ -31,6 +33,10 @@ class Settings(BaseSettings):
     tikhub_rate_limit_per_second: float = Field(default=10.0, gt=0)
     tikhub_timeout_seconds: float = Field(default=30.0, gt=0)
     tikhub_max_attempts: int = Field(default=4, ge=1, le=10)
+    # More keys, comma-separated, pooled with TIKHUB_API_KEY: each brings its own rate limit.
+    tikhub_api_keys: SecretStr = SecretStr("")
+    tikhub_daily_budget_usd: float | None = Field(default=None, ge=0)
+    tikhub_prices_usd: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES_USD))
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -39,6 +45,9 @@ class Settings(BaseSettings):
     api_rate_limit_burst: int = Field(default=40, ge=1)
     api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     api_body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # History imports (up to 100,000 points a request) have limits of their own.
+    api_max_import_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    api_import_body_timeout_seconds: float = Field(default=120.0, gt=0)
     api_auth_failures_per_minute: float = Field(default=10.0, gt=0)
     api_auth_failure_burst: int = Field(default=10, ge=1)
 
@@ -48,6 +57,7 @@ class Settings(BaseSettings):
     scheduler_metrics_host: str = "127.0.0.1"
     scheduler_metrics_port: int = Field(default=9101, ge=0, le=65535)
     scheduler_heartbeat_ttl_seconds: int = Field(default=30, ge=2)
+    scheduler_claim_lease_seconds: int = Field(default=60, ge=1)
 
     collector_max_jobs: int = Field(default=100, ge=1)
     collector_poll_delay_seconds: float = Field(default=0.1, gt=0)
@@ -60,6 +70,21 @@ class Settings(BaseSettings):
     collector_rate_limit_max_wait_seconds: float = Field(default=2.0, gt=0)
     collector_breaker_failure_threshold: int = Field(default=5, ge=1)
     collector_breaker_cooloff_seconds: float = Field(default=30.0, gt=0)
+    # Redis usage counters reach MySQL this often: losing Redis loses at most this much.
+    collector_usage_flush_seconds: float = Field(default=30.0, gt=0, le=60)
+    # TikHub's account endpoint is asked for the balance no more often than this.
+    collector_balance_poll_seconds: int = Field(default=600, ge=600)
+
+    @field_validator("tikhub_daily_budget_usd", mode="before")
+    @classmethod
+    def _empty_budget_means_no_cap(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def tikhub_key_pool(self) -> list[str]:
+        """Every configured TikHub key, TIKHUB_API_KEY first, each once."""
+        raw = [self.tikhub_api_key.get_secret_value()]
+        raw += self.tikhub_api_keys.get_secret_value().split(",")
+        return list(dict.fromkeys(key.strip() for key in raw if key.strip()))
 
 
 class CollectorSettings(Settings):
@@ -68,7 +93,11 @@ class CollectorSettings(Settings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> "CollectorSettings":
-        key = self.tikhub_api_key.get_secret_value().strip().lower()
-        if self.environment == "production" and (not key or key in PLACEHOLDER_SECRETS):
-            raise ValueError("TIKHUB_API_KEY must be set to a real key when ENVIRONMENT=production")
+        pool = self.tikhub_key_pool()
+        placeholder = any(key.lower() in PLACEHOLDER_SECRETS for key in pool)
+        if self.environment == "production" and (not pool or placeholder):
+            raise ValueError(
+                "TIKHUB_API_KEY must be set to a real key (or TIKHUB_API_KEYS to real keys) "
+                "when ENVIRONMENT=production"
+            )
         return self

@@ -163,6 +163,10 @@ def main() -> int:
         "",
         f"Instagram Monitor is starting: API at {base} (docs at {base}/docs), data from {source}.",
     ]
+    lines.append(
+        f"Dashboard: open {base}/ in a browser"
+        + (" and sign in with the development key." if key else ".")
+    )
     if key:
         lines.append(f"Development API key (also in {DEV_KEY_FILE.name}): {key}")
     lines += [

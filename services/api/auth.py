@@ -1,11 +1,18 @@
-"""The one authentication and rate-limit step: every `/api/v1` request passes it, once.
+"""The one authentication and rate-limit step: every `/api/v1` request and every dashboard
+request passes it, once.
 
 A pure ASGI middleware in front of the routes: it reads the key (X-API-Key, else
-Authorization: Bearer), takes one token from the key's bucket, asks MySQL only for a key
-neither vouched for nor found unknown lately, and only while the client address has failed
-to authenticate rarely enough; it puts the X-RateLimit-* headers on whatever answers, and
-the caller on the request. The probes, /metrics and the docs stay open: orchestrators and
-scrapers hold no key.
+Authorization: Bearer, else the dashboard's session cookie), takes one token from the key's
+bucket, asks MySQL only for a key neither vouched for nor found unknown lately, and only
+while the client address has failed to authenticate rarely enough; it puts the
+X-RateLimit-* headers on whatever answers, and the caller on the request. The probes,
+/metrics, the docs, the sign-in page and the static assets stay open: orchestrators and
+scrapers hold no key, and a browser needs the page that asks for one.
+
+A key from the cookie rides along on any request the browser makes to this site, so a request
+that changes something must also carry the header htmx sends (HX-Request): a cross-site form
+cannot set a header, and a cross-site script may not without a CORS grant this API never gives.
+The cookie is SameSite=Strict as well, which already keeps it off cross-site requests.
 """
 
 import asyncio
@@ -16,11 +23,13 @@ import structlog
 from fastapi import FastAPI
 from redis.exceptions import RedisError
 from starlette.datastructures import Headers
+from starlette.requests import HTTPConnection
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.api.api_keys import hash_key, invalid_key
 from services.api.error_handlers import render_error
-from services.api.errors import RateLimited, Unauthorized
+from services.api.errors import Forbidden, RateLimited, Unauthorized
 from services.api.rate_limit import FailuresExhausted, RateDecision, Unvouched
 from services.api.request_context import add_response_headers
 from services.api.runtime import Runtime
@@ -28,6 +37,15 @@ from services.api.runtime import Runtime
 log = structlog.get_logger()
 
 PROTECTED_PREFIX = "/api/v1/"
+# The dashboard: its home page, and everything under /ui/.
+DASHBOARD_HOME = "/"
+DASHBOARD_PREFIX = "/ui/"
+SIGN_IN_PATH = "/signin"
+# The dashboard keeps the key it was given in this cookie (HttpOnly, SameSite=Strict).
+SESSION_COOKIE = "monitor_key"
+# What htmx sends on every request it makes; see the module's docstring.
+SAME_ORIGIN_HEADER = "hx-request"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # How often a request waiting for another's lookup of its key asks Redis again.
 LOOKUP_POLL_SECONDS = 0.02
 # Where the caller travels on the request (request.state.caller).
@@ -63,14 +81,14 @@ class ApiKeyAuth:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+        if scope["type"] != "http" or not is_protected(scope["path"]):
             await self.app(scope, receive, send)
             return
         runtime = cast(Runtime, scope["app"].state.runtime)
         try:
             caller = await _admit(runtime, scope)
         except Exception as error:  # rendered exactly as the routes' errors are
-            response = render_error(error)
+            response = _refusal(scope, error)
             if response is None:
                 raise
             await response(scope, receive, send)
@@ -79,11 +97,42 @@ class ApiKeyAuth:
         await self.app(scope, receive, send)
 
 
+def is_protected(path: str) -> bool:
+    """Whether a request to `path` needs a key: the API's routes and the dashboard's."""
+    return (
+        path.startswith(PROTECTED_PREFIX)
+        or path == DASHBOARD_HOME
+        or path.startswith(DASHBOARD_PREFIX)
+    )
+
+
+def _refusal(scope: Scope, error: Exception) -> Response | None:
+    """A browser opening a dashboard page without a valid key is sent to the sign-in page;
+    everything else gets the error envelope."""
+    headers = Headers(scope=scope)
+    page_visit = (
+        scope["path"] == DASHBOARD_HOME or scope["path"].startswith(DASHBOARD_PREFIX)
+    ) and (scope["method"] == "GET" and SAME_ORIGIN_HEADER not in headers)
+    if page_visit and isinstance(error, Unauthorized):
+        return RedirectResponse(SIGN_IN_PATH, status_code=303)
+    return render_error(error)
+
+
 async def _admit(runtime: Runtime, scope: Scope) -> Caller:
-    key = offered_key(Headers(scope=scope))
+    headers = Headers(scope=scope)
+    key = offered_key(headers)
+    if not key:
+        key = HTTPConnection(scope).cookies.get(SESSION_COOKIE)
+        if key and scope["method"] not in SAFE_METHODS and SAME_ORIGIN_HEADER not in headers:
+            raise Forbidden(
+                "A request signed in by the dashboard's cookie must come from the dashboard "
+                "(with its HX-Request header); other clients send the key in X-API-Key.",
+                code="cross_site_request",
+            )
     if not key:
         raise Unauthorized(
-            "Send an API key in the X-API-Key header or as Authorization: Bearer <key>.",
+            "Send an API key in the X-API-Key header or as Authorization: Bearer <key>, "
+            "or sign in on the dashboard.",
             code="missing_api_key",
         )
     key_hash = hash_key(key)

@@ -6,12 +6,15 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.api.export import ExportService
 from services.api.history import HistoryService
 from services.api.history_cache import HistoryCache
+from services.api.imports import ImportService
 from services.api.pause_flags import PauseFlags
 from services.api.runtime import Runtime
 from services.api.stats import StatsService
 from services.api.tasks import TaskService
+from services.api.usage import UsageService
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -58,11 +61,23 @@ async def get_task_service(session: SessionDep, runtime: RuntimeDep) -> TaskServ
 TaskServiceDep = Annotated[TaskService, Depends(get_task_service)]
 
 
+async def get_usage_service(session: SessionDep, runtime: RuntimeDep) -> UsageService:
+    """The TikHub usage service of this request, in the request's unit of work."""
+    return UsageService(session, runtime.redis, runtime.keys, runtime.settings)
+
+
+UsageServiceDep = Annotated[UsageService, Depends(get_usage_service)]
+
+
 # Called by the history routes rather than injected: they are the hot path, and each dependency
 # FastAPI resolves costs about as much as the Redis read of a cache hit.
 def history_service(request: Request) -> HistoryService:
     """The history service of this request; reads open a session only on a cache miss."""
-    runtime = runtime_of(request)
+    return history_service_of(runtime_of(request))
+
+
+def history_service_of(runtime: Runtime) -> HistoryService:
+    """A history service over the runtime's connections."""
     cache = HistoryCache(runtime.batcher, runtime.metrics)
     return HistoryService(runtime.sessions, cache, runtime.keys)
 
@@ -70,3 +85,14 @@ def history_service(request: Request) -> HistoryService:
 def stats_service(request: Request) -> StatsService:
     """The statistics service of this request."""
     return StatsService(runtime_of(request).sessions)
+
+
+def export_service(request: Request) -> ExportService:
+    """The history export service of this request; each page it reads opens its own session."""
+    return ExportService(runtime_of(request).sessions)
+
+
+def import_service(request: Request) -> ImportService:
+    """The history import service of this request; each batch it stores commits on its own."""
+    runtime = runtime_of(request)
+    return ImportService(runtime.sessions, runtime.redis, runtime.keys)

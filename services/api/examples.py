@@ -4,24 +4,33 @@ TASK_ID = "5b0c6a4e-8f43-4a57-9d2e-2f1d0b8e6c11"
 CREATED_AT = "2026-11-21T12:00:00Z"
 UPDATED_AT = "2026-11-21T12:30:00Z"
 
-INFLUENCER_CREATED = {
+INFLUENCER_TASK = {
     "task_id": TASK_ID,
     "username": "instagram",
     "status": "active",
     "interval_seconds": 3600,
     "track_posts": True,
 }
-POST_CREATED = {
+POST_TASK = {
     "task_id": TASK_ID,
     "post_code": "CxYQJO8xuC6",
     "status": "active",
     "interval_seconds": 3600,
 }
+HEALTH = {
+    "state": "ok",
+    "last_run_at": UPDATED_AT,
+    "last_success_at": UPDATED_AT,
+    "consecutive_failures": 0,
+    "last_error": None,
+}
+INFLUENCER_CREATED = {**INFLUENCER_TASK, "warnings": []}
+POST_CREATED = {**POST_TASK, "warnings": []}
 INFLUENCER_TASKS = [
-    {**INFLUENCER_CREATED, "created_at": CREATED_AT, "updated_at": UPDATED_AT},
+    {**INFLUENCER_TASK, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
 ]
 POST_TASKS = [
-    {**POST_CREATED, "created_at": CREATED_AT, "updated_at": UPDATED_AT},
+    {**POST_TASK, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
 ]
 INFLUENCER_HISTORY = {
     "username": "instagram",
@@ -54,6 +63,47 @@ POST_HISTORY = {
             "recorded_at": "2026-11-21T13:00:00Z",
             "source": "live",
         },
+    ],
+}
+
+# History files (exports, and the bodies imports take), in the export's columns.
+INFLUENCER_CSV = (
+    "recorded_at,follower_count,following_count,post_count,bio,source\r\n"
+    '2026-11-21T12:00:00Z,684990000,150,7899,"Discover what\'s new, on Instagram",fallback\r\n'
+    '2026-11-21T13:00:00.250113Z,685000000,150,7900,"Discover what\'s new, on Instagram",live\r\n'
+)
+INFLUENCER_NDJSON = (
+    '{"recorded_at":"2026-11-21T12:00:00Z","follower_count":684990000,"following_count":150,'
+    '"post_count":7899,"bio":"Discover what\'s new on Instagram","source":"fallback"}\n'
+    '{"recorded_at":"2026-11-21T13:00:00.250113Z","follower_count":685000000,'
+    '"following_count":150,"post_count":7900,"bio":null,"source":"live"}\n'
+)
+INFLUENCERS_CSV = (
+    "username,recorded_at,follower_count,following_count,post_count,bio,source\r\n"
+    "instagram,2026-11-21T13:00:00Z,685000000,150,7900,,live\r\n"
+    "natgeo,2026-11-21T13:00:05Z,283000000,140,30000,,imported\r\n"
+)
+POST_CSV = (
+    "recorded_at,like_count,comment_count,play_count,source\r\n"
+    "2026-11-21T12:00:00Z,1200000,10200,,imported\r\n"
+    "2026-11-21T13:00:00.250113Z,1200345,10234,9800000,live\r\n"
+)
+POST_NDJSON = (
+    '{"recorded_at":"2026-11-21T12:00:00Z","like_count":1200000,"comment_count":10200,'
+    '"play_count":null,"source":"imported"}\n'
+    '{"recorded_at":"2026-11-21T13:00:00.250113Z","like_count":1200345,"comment_count":10234,'
+    '"play_count":9800000,"source":"live"}\n'
+)
+POSTS_CSV = (
+    "post_code,recorded_at,like_count,comment_count,play_count,source\r\n"
+    "CxYQJO8xuC6,2026-11-21T13:00:00Z,1200345,10234,9800000,live\r\n"
+    "DAbCdEfGh12,2026-11-21T13:00:04Z,5400,120,,live\r\n"
+)
+HISTORY_IMPORTED = {
+    "imported": 1438,
+    "skipped": 2,
+    "invalid": [
+        {"line": 17, "message": "follower_count must be a whole number of at least 0, not '1.2k'"}
     ],
 }
 
@@ -162,7 +212,13 @@ VIDEO_STATS = {
     "engagement_rate_by_followers": 0.43,
 }
 STOPPED = {"deleted_task_ids": [TASK_ID], "not_found_task_ids": []}
-STATUS = {"status": "active"}
+TASK_USAGE = {
+    "calls_today": 14,
+    "cost_usd_today": 0.014,
+    "projected_calls_per_day": 24.0,
+    "projected_cost_usd_per_day": 0.024,
+}
+STATUS = {"status": "active", "health": HEALTH, "usage": TASK_USAGE}
 PAUSED = {"task_id": TASK_ID, "status": "paused"}
 RESUMED = {"task_id": TASK_ID, "status": "active"}
 
@@ -189,9 +245,18 @@ ROUTE_ERRORS: dict[int, dict[str, dict[str, object]]] = {
         "missing_api_key": _error(
             401,
             "missing_api_key",
-            "Send an API key in the X-API-Key header or as Authorization: Bearer <key>.",
+            "Send an API key in the X-API-Key header or as Authorization: Bearer <key>, "
+            "or sign in on the dashboard.",
         ),
         "invalid_api_key": _error(401, "invalid_api_key", "The API key is unknown or revoked."),
+    },
+    403: {
+        "cross_site_request": _error(
+            403,
+            "cross_site_request",
+            "A request signed in by the dashboard's cookie must come from the dashboard "
+            "(with its HX-Request header); other clients send the key in X-API-Key.",
+        ),
     },
     404: {
         "task_not_found": _error(404, "task_not_found", f"No influencer task has id {TASK_ID}."),
@@ -278,4 +343,95 @@ READINESS_ERRORS = {
             {"mysql": "ok", "redis": "unavailable"},
         ),
     },
+}
+# The errors of the export and import routes, beside those every route can answer with.
+HISTORY_FILE_ERRORS = {
+    **ROUTE_ERRORS,
+    # Exports of several tasks name the unknown ones in details; other routes send none.
+    404: {
+        "task_not_found": _error(
+            404,
+            "task_not_found",
+            f"No influencer task has id {TASK_ID}.",
+            {"not_found_task_ids": [TASK_ID]},
+        ),
+    },
+    413: {
+        "payload_too_large": _error(
+            413,
+            "payload_too_large",
+            "The request body is larger than 33554432 bytes; send a smaller one.",
+        ),
+        "too_many_points": _error(
+            413,
+            "too_many_points",
+            "The body holds 120,000 points; an import takes at most 100,000 points per "
+            "request: split the file.",
+            {"points": 120_000, "max_points": 100_000},
+        ),
+    },
+    415: {
+        "unsupported_media_type": _error(
+            415,
+            "unsupported_media_type",
+            "Send the points as text/csv or application/x-ndjson, in UTF-8.",
+            {"content_type": "application/json"},
+        ),
+    },
+    422: {
+        **ROUTE_ERRORS[422],
+        "invalid_header": _error(
+            422,
+            "invalid_header",
+            "The header line has unknown columns followers. Name the columns recorded_at, "
+            "follower_count, following_count, post_count, bio (any order; all but recorded_at "
+            "optional; source is ignored).",
+            {"columns": ["recorded_at", "follower_count", "following_count", "post_count", "bio"]},
+        ),
+        "invalid_encoding": _error(
+            422,
+            "invalid_encoding",
+            "The body is not UTF-8 text; save the file as UTF-8.",
+        ),
+    },
+}
+
+USAGE = {
+    "tikhub": {
+        "today": {"calls": 1_450, "billable_calls": 1_440, "cost_usd": 1.44},
+        "daily": [
+            {"date": "2026-11-21", "calls": 1_450, "cost_usd": 1.44},
+            {"date": "2026-11-20", "calls": 2_905, "cost_usd": 2.881},
+        ],
+        "projected": {
+            "calls_per_day": 2_880.0,
+            "cost_usd_per_day": 2.88,
+            "cost_usd_per_30_days": 86.4,
+        },
+        "rate_limit_per_second": 10.0,
+        "capacity_used_pct": 0.33,
+        "balance_usd": 57.6,
+        "free_credit_usd": 0.0,
+        "balance_checked_at": "2026-11-21T12:00:00Z",
+        "runway_days": 20.0,
+        "daily_budget_usd": 5.0,
+        "budget_exceeded_at": None,
+        "budget_skipped_slots_today": 0,
+        "keys": [
+            {
+                "fingerprint": "9f86d081884c7d65",
+                "state": "healthy",
+                "calls_today": 1_440,
+                "rate_limit_per_second": 10.0,
+            },
+            {
+                "fingerprint": "60303ae22b998861",
+                "state": "rejected",
+                "calls_today": 10,
+                "rate_limit_per_second": 10.0,
+            },
+        ],
+        "warnings": [],
+    },
+    "tasks": {"active": 1, "paused": 0, "stopped": 2},
 }

@@ -50,16 +50,22 @@ class HistoryService:
 
     async def influencer(self, user: str, window: HistoryWindow) -> bytes:
         """A profile's history, by numeric Instagram id or username."""
-        instagram_id = instagram_id_of(user)
-        key = None if instagram_id is None else self.keys.influencer_history(instagram_id)
-        return await self._read(Target(TaskType.INFLUENCER, key, instagram_id, user), window)
+        return await self._read(target_named(TaskType.INFLUENCER, user, self.keys), window)
 
     async def post(self, post_code: str, window: HistoryWindow) -> bytes:
         """A post's history, by shortcode (case-sensitive, as Instagram's are)."""
-        code = parse_post_code(post_code)
-        return await self._read(
-            Target(TaskType.POST, self.keys.post_history(code), None, code), window
-        )
+        return await self._read(target_named(TaskType.POST, post_code, self.keys), window)
+
+    async def cached_default_view(self, kind: TaskType, text: str) -> bytes | None:
+        """The default view of the target a path names, when the cache holds it under the key
+        the path itself names; None otherwise (the route then answers, misses included)."""
+        try:
+            target = target_named(kind, text, self.keys)
+        except InvalidInput:
+            return None
+        if target.cache_key is None:
+            return None
+        return await self.cache.hit(target.cache_key, kind)
 
     async def _read(self, target: Target, window: HistoryWindow) -> bytes:
         lease = None
@@ -101,6 +107,17 @@ class HistoryService:
         if task.task_type is TaskType.POST:
             return self.keys.post_history(task.target)
         return None if task.user_id is None else self.keys.influencer_history(task.user_id)
+
+
+def target_named(kind: TaskType, name: str, keys: RedisKeys | None = None) -> Target:
+    """The target a path names, to find its task by; with `keys`, also the cache key of its
+    default view when the path names one. A 422 for a post code that cannot be one."""
+    if kind is TaskType.POST:
+        code = parse_post_code(name)
+        return Target(kind, None if keys is None else keys.post_history(code), None, code)
+    instagram_id = instagram_id_of(name)
+    key = None if keys is None or instagram_id is None else keys.influencer_history(instagram_id)
+    return Target(kind, key, instagram_id, name)
 
 
 def parse_post_code(post_code: str) -> str:

@@ -47,6 +47,19 @@ class HistoryCache:
         self.metrics = metrics
         self.available = True
 
+    async def hit(self, key: str, kind: str) -> bytes | None:
+        """The cached body under `key`, counted as a hit; None for a miss or a failure, both
+        left uncounted and unreported: the read through the cache that follows counts them."""
+        if not self.available:
+            return None
+        try:
+            body = cached_body(await self.batcher.get(key))
+        except RedisError:
+            return None
+        if body is not None:
+            self.metrics.history_cache.labels(kind, "hit").inc()
+        return body
+
     async def get_or_lease(self, key: str, kind: str) -> tuple[bytes | None, bytes | None]:
         """The cached body under `key`; on a miss, the lease that allows filling it (if won)."""
         if not self.available:

@@ -100,15 +100,23 @@ def history_window(
 def _parse_time(field: str, text: str | None) -> datetime | None:
     if text is None:
         return None
+    try:
+        return parse_utc_time(text)
+    except ValueError as error:
+        raise InvalidInput.for_field(field, str(error)) from None
+
+
+def parse_utc_time(text: str) -> datetime:
+    """An RFC 3339 time (a zone required) in UTC; a ValueError saying what is wrong."""
     problem = f"must be a date and time with Z or an offset, such as {TIME_EXAMPLE}"
     # A '+' typed into a query string unencoded arrives as a space; no time has a space there.
     text = UNENCODED_PLUS.sub(r"+\1", text)
     if not RFC3339.fullmatch(text):
-        raise InvalidInput.for_field(field, problem)
+        raise ValueError(problem)
     try:
         moment = datetime.fromisoformat(text.upper())
     except ValueError:
-        raise InvalidInput.for_field(field, f"is not a real date and time; it {problem}") from None
+        raise ValueError(f"is not a real date and time; it {problem}") from None
     try:
         return max(EARLIEST, min(moment.astimezone(UTC), LATEST))
     except OverflowError:  # past year 9999 once moved to UTC

@@ -15,10 +15,12 @@ JSON = "application/json"
 ERROR_DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "No valid API key was sent",
+    403: "A request signed in by the dashboard's cookie came without the dashboard's header",
     404: "No such task (or a task of the other kind)",
     405: "The path does not accept this method",
     409: "The target is already monitored, or the task is stopped",
-    413: "The body is larger than the limit",
+    413: "The body is larger than the limit (or, for an import, holds too many points)",
+    415: "The body's Content-Type is not one the route reads",
     422: "A field, path or query parameter is invalid; the message says which and why",
     408: "The body did not arrive in time",
     429: (
@@ -88,8 +90,10 @@ def documented(
     *error_statuses: int,
     status_code: int = 200,
     links: dict[str, Any] | None = None,
+    codes: Mapping[int, Mapping[str, Any]] = examples.ROUTE_ERRORS,
 ) -> dict[int | str, Any]:
-    """OpenAPI responses of a route: an example of its success envelope, and its errors."""
+    """OpenAPI responses of a route: an example of its success envelope, and its errors (an
+    example of each code in `codes`)."""
     success: dict[str, Any] = {
         "content": {
             JSON: {"example": {"status_code": status_code, "success": True, "data": example}}
@@ -97,4 +101,7 @@ def documented(
     }
     if links:
         success["links"] = links
-    return {status_code: success, **error_docs(*error_statuses, *SERVER_ERROR_STATUSES)}
+    return {
+        status_code: success,
+        **error_docs(*error_statuses, *SERVER_ERROR_STATUSES, codes=codes),
+    }

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.engagement import creator_engagement
-from services.api.history import Target, instagram_id_of, parse_post_code, task_of
+from services.api.history import target_named, task_of
 from shared.instagram import InvalidInstagramInput, parse_username
 from shared.models import (
     POST_DETAILS,
@@ -34,8 +34,6 @@ MAX_DAYS = 365
 ANOMALY_DELTAS = 30
 MIN_ANOMALY_DELTAS = 7
 ANOMALY_THRESHOLD = 3.5
-# The daily buckets one request reads: the longest window, and the day before it (its delta).
-DAILY_BUCKETS = MAX_DAYS + 1
 MILESTONE_HORIZON_DAYS = 365
 
 Point = Mapping[str, Any]
@@ -49,14 +47,15 @@ class StatsService:
 
     async def influencer(self, user: str, days: int) -> UserStats:
         """A profile's growth, by numeric Instagram id or username."""
-        target = Target(TaskType.INFLUENCER, None, instagram_id_of(user), user)
         async with self.sessions() as session:
-            task = await task_of(session, target)
+            task = await task_of(session, target_named(TaskType.INFLUENCER, user))
             latest, changes = await _changes(
                 session, InfluencerMetricsHistory, task.id, INFLUENCER_METRICS, INFLUENCER_WINDOWS
             )
+            # The days shown (at most one bucket a day) or the anomalies' deltas, and the
+            # bucket before them for the oldest one's delta.
             buckets = await RollupRepository(session).newest_buckets(
-                InfluencerDaily, task.id, INFLUENCER_METRICS, limit=DAILY_BUCKETS
+                InfluencerDaily, task.id, INFLUENCER_METRICS, limit=max(days, ANOMALY_DELTAS) + 1
             )
             sample = (
                 await PostSampleRepository(session).latest_good(task.id)
@@ -86,9 +85,9 @@ class StatsService:
 
     async def post(self, post_code: str) -> VideoStats:
         """A post's growth and engagement, by shortcode."""
-        code = parse_post_code(post_code)
+        target = target_named(TaskType.POST, post_code)
         async with self.sessions() as session:
-            task = await task_of(session, Target(TaskType.POST, None, None, code))
+            task = await task_of(session, target)
             latest, changes = await _changes(
                 session, PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
             )
@@ -122,21 +121,18 @@ async def _changes(
     metrics: Sequence[str],
     windows: Mapping[str, timedelta],
 ) -> tuple[Point | None, dict[str, dict[str, dict[str, Any] | None]]]:
-    points = HistoryRepository(session)
-    latest = await points.newest_counted_point(history, task_id, metrics)
-    changes: dict[str, dict[str, dict[str, Any] | None]] = {}
-    for window, length in windows.items():
-        then = None
-        if latest is not None:
-            then = await points.newest_counted_point(
-                history, task_id, metrics, at_or_before=latest["recorded_at"] - length
-            )
-        changes[window] = {
+    latest, *earlier = await HistoryRepository(session).counted_points_back(
+        history, task_id, metrics, list(windows.values())
+    )
+    changes = {
+        window: {
             metric: None
             if then is None or latest is None
             else _change(then[metric], latest[metric])
             for metric in metrics
         }
+        for window, then in zip(windows, earlier, strict=True)
+    }
     return latest, changes
 
 
@@ -167,8 +163,7 @@ def _daily(buckets: Sequence[Point]) -> list[dict[str, Any]]:
             change = None if previous is None else _change(previous[metric], bucket[metric])
             entry[delta] = None if change is None else change["delta"]
         entries.append(entry)
-    # The oldest bucket read only serves its successor's delta when the window is full.
-    return entries[:MAX_DAYS]
+    return entries
 
 
 def _milestone(latest: Point | None, gain: float | None) -> dict[str, Any] | None:
@@ -227,7 +222,7 @@ async def _owner_followers(session: AsyncSession, owner: str | None) -> int | No
     task = await TaskRepository(session).get_by_target(TaskType.INFLUENCER, username)
     if task is None:
         return None
-    point = await HistoryRepository(session).newest_counted_point(
+    (point,) = await HistoryRepository(session).counted_points_back(
         InfluencerMetricsHistory, task.id, ("follower_count",)
     )
     return None if point is None else point["follower_count"]

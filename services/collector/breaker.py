@@ -8,7 +8,6 @@ for the rejected key until a process with a different key gets an answer, or an 
 """
 
 import enum
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from services.collector.metrics import CollectorMetrics
+from shared.tikhub_usage import key_fingerprint
 
 # Lua returns floats as strings here: numbers would be truncated to integers on the way out.
 ADMIT_SCRIPT = """
@@ -72,11 +72,6 @@ class Admission:
     def allowed(self) -> bool:
         """Whether the caller may call TikHub now."""
         return self.state in (BreakerState.CLOSED, BreakerState.HALF_OPEN)
-
-
-def key_fingerprint(api_key: str) -> str:
-    """A short one-way fingerprint of a key: tells keys apart without storing one."""
-    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
 class CircuitBreaker:

@@ -14,13 +14,15 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.collector.breaker import Admission, CircuitBreaker
+from services.collector.breaker import Admission
+from services.collector.key_pool import KeyPool, NoKeyAvailable, PoolKey
 from services.collector.metrics import CollectorMetrics
 from services.collector.payloads import PostSnapshot, ProfileSnapshot, merge_posts, merge_profiles
 from services.collector.post_sample import SAMPLE_EVERY, failed_record, feed_record
 from services.collector.rate_limiter import RateLimited
-from services.collector.tikhub import Fetched, TikHubClient
+from services.collector.tikhub import Caller, Fetched, TikHubClient
 from services.collector.tikhub_errors import ErrorKind, TikHubError
+from services.collector.usage import BudgetExhausted, UsageLedger
 from services.collector.writer import SlotRecord, SlotWriter
 from shared.models import POST_DETAILS, Source, Task, TaskStatus, TaskType, utcnow
 from shared.redis_keys import RedisKeys
@@ -29,8 +31,8 @@ from shared.repositories.tasks import TaskRepository
 
 log = structlog.get_logger()
 
-# A deferred slot is given up (fallback row or recorded failure) once the next slot is due,
-# and at the latest after this long, well inside arq's one-day job expiry.
+# A slot is still collected, however late, until its task's next slot is due, and at the latest
+# this long after its job was first queued, well inside arq's one-day job expiry.
 MAX_DEFERRAL = timedelta(hours=1)
 # Connection-level database failures, worth waiting out (unlike a bug in a statement).
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
@@ -46,6 +48,8 @@ class Outcome(enum.StrEnum):
     FALLBACK = "fallback"
     SKIPPED = "skipped"
     FAILED = "failed"
+    # Not collected because its task's next slot came first; no row, no failure.
+    DROPPED = "dropped"
 
 
 class Deferred(Exception):
@@ -69,18 +73,32 @@ class Collector:
     keys: RedisKeys
     writer: SlotWriter
     tikhub: TikHubClient
-    breaker: CircuitBreaker
+    pool: KeyPool
+    ledger: UsageLedger
     metrics: CollectorMetrics
     fetch_budget_seconds: float
     max_tries: int
 
-    async def collect(self, task_id: str, scheduled_for: datetime, *, job_try: int) -> Outcome:
-        """Run one slot; raise Deferred when it should be tried again later."""
+    async def collect(
+        self,
+        task_id: str,
+        scheduled_for: datetime,
+        *,
+        job_try: int,
+        enqueued_at: datetime | None = None,
+    ) -> Outcome:
+        """Run one slot whose job was first queued at `enqueued_at` (default: the slot); raise
+        Deferred when it should be tried again later."""
         with structlog.contextvars.bound_contextvars(
             task_id=task_id, scheduled_for=scheduled_for.isoformat(), job_try=job_try
         ):
             try:
-                outcome = await self._collect(task_id, scheduled_for, job_try=job_try)
+                outcome = await self._collect(
+                    task_id,
+                    scheduled_for,
+                    job_try=job_try,
+                    queued_at=max(scheduled_for, enqueued_at or scheduled_for),
+                )
             except DATABASE_UNAVAILABLE as error:
                 # MySQL restarting or failing over: the slot is collected once it is back,
                 # rather than failed and lost.
@@ -92,7 +110,9 @@ class Collector:
         self.metrics.collections.labels(outcome).inc()
         return outcome
 
-    async def _collect(self, task_id: str, slot: datetime, *, job_try: int) -> Outcome:
+    async def _collect(
+        self, task_id: str, slot: datetime, *, job_try: int, queued_at: datetime
+    ) -> Outcome:
         if await self.redis.exists(self.keys.pause(task_id)):
             log.info("collector.skipped", reason="paused")
             return Outcome.SKIPPED
@@ -105,12 +125,20 @@ class Collector:
         if recorded:
             # A run that wrote the row may have died before invalidating the cache.
             await self._invalidate(task, task.user_id)
+            await self._release(task, slot)
             log.info("collector.skipped", reason="already_collected")
             return Outcome.SKIPPED
+        # Late is not failed: a slot that waited (scheduler catch-up, backlog, rate budget,
+        # breaker cool-off) is still worth a live fetch until the next one is due.
+        deadline = min(
+            max(task.next_run_at, slot + timedelta(seconds=task.interval_seconds)),
+            queued_at + MAX_DEFERRAL,
+        )
+        if utcnow() >= deadline:
+            return await self._drop(task, slot, reason="late", deadline=deadline)
         try:
             return await self._fetch_and_store(task, slot)
         except Deferred as deferred:
-            deadline = slot + min(timedelta(seconds=task.interval_seconds), MAX_DEFERRAL)
             resume_at = utcnow() + timedelta(seconds=deferred.seconds)
             if job_try < self.max_tries and resume_at < deadline:
                 self.metrics.deferrals.labels(deferred.reason).inc()
@@ -121,38 +149,61 @@ class Collector:
                     error=str(deferred),
                 )
                 raise
-            log.warning("collector.gave_up", reason=deferred.reason, error=str(deferred))
-            return await self._store_failure(task, slot, error=f"not collected: {deferred}")
+            return await self._drop(
+                task, slot, reason=deferred.reason, deadline=deadline, error=str(deferred)
+            )
+
+    async def _drop(
+        self, task: Task, slot: datetime, *, reason: str, deadline: datetime, error: str = ""
+    ) -> Outcome:
+        # Nothing was fetched, so there is nothing to store: a fallback row would pass old
+        # numbers off as this slot's, and the task's health is about TikHub's answers.
+        await self._release(task, slot)
+        log.warning("collector.dropped", reason=reason, deadline=deadline.isoformat(), error=error)
+        return Outcome.DROPPED
+
+    async def _release(self, task: Task, slot: datetime) -> None:
+        async with self.sessions.begin() as session:
+            await TaskRepository(session).release_claim(task.id, slot)
 
     async def _fetch_and_store(self, task: Task, slot: datetime) -> Outcome:
-        admission = await self.breaker.admit()
-        if not admission.allowed:
-            raise Deferred(
-                "breaker",
-                admission.retry_in,
-                f"TikHub circuit {admission.state.name.lower()}: {admission.reason}",
-            )
+        try:
+            key, admission = await self.pool.choose()
+        except NoKeyAvailable as refused:
+            raise Deferred("breaker", refused.retry_in, f"TikHub circuit: {refused}") from None
+        caller = Caller(key, task.id)
         # Retries and fallback endpoints together, the posts sample included, must leave time
         # to record the outcome before arq's job timeout cancels the job.
         deadline = asyncio.get_running_loop().time() + self.fetch_budget_seconds
         try:
-            fetched = await self._fetch(task, deadline)
+            fetched = await self._fetch(task, caller, deadline)
         except RateLimited as limited:
             raise Deferred("rate_limit", limited.retry_in, str(limited)) from None
+        except BudgetExhausted as spent:
+            return await self._skip_for_budget(spent)
         except TikHubError as error:
-            return await self._handle_tikhub_error(task, slot, error, admission)
-        await self.breaker.record_success(admission)
+            return await self._handle_tikhub_error(task, slot, error, key, admission)
+        await key.breaker.record_success(admission)
         sample = None
         if isinstance(fetched.snapshot, ProfileSnapshot):
-            sample = await self._sample_posts(task, slot, fetched.snapshot, deadline)
+            sample = await self._sample_posts(task, slot, fetched.snapshot, caller, deadline)
         return await self._store_live(task, slot, fetched, sample)
 
-    async def _fetch(self, task: Task, deadline: float) -> Fetched[Any]:
+    async def _skip_for_budget(self, spent: BudgetExhausted) -> Outcome:
+        # No row at all, not even a fallback: a repeated old value would pass for a collection.
+        await self.ledger.count_budget_skip()
+        if await self.ledger.budget_exceeded_first_time():
+            # The `budget.exceeded` event goes out from here, once per UTC day.
+            log.error("collector.budget_exceeded", error=str(spent))
+        log.info("collector.skipped", reason="budget", error=str(spent))
+        return Outcome.SKIPPED
+
+    async def _fetch(self, task: Task, caller: Caller, deadline: float) -> Fetched[Any]:
         try:
             async with asyncio.timeout_at(deadline):
                 if task.task_type is TaskType.INFLUENCER:
-                    return await self.tikhub.fetch_profile(task.target)
-                return await self.tikhub.fetch_post(task.target)
+                    return await self.tikhub.fetch_profile(task.target, caller)
+                return await self.tikhub.fetch_post(task.target, caller)
         except TimeoutError:
             raise TikHubError(
                 ErrorKind.TRANSIENT,
@@ -161,7 +212,12 @@ class Collector:
             ) from None
 
     async def _sample_posts(
-        self, task: Task, slot: datetime, profile: ProfileSnapshot, deadline: float
+        self,
+        task: Task,
+        slot: datetime,
+        profile: ProfileSnapshot,
+        caller: Caller,
+        deadline: float,
     ) -> SampleRecord | None:
         """The creator's recent posts, when the task tracks them and no sample was taken within
         the hour; a failure is recorded as the slot's sample and never fails the profile."""
@@ -176,11 +232,11 @@ class Collector:
         try:
             async with asyncio.timeout_at(deadline):
                 feed = await self.tikhub.fetch_user_posts(
-                    task.target, user_id=profile.user_id or task.user_id
+                    task.target, caller, user_id=profile.user_id or task.user_id
                 )
-        except RateLimited as limited:
+        except (RateLimited, BudgetExhausted) as refused:
             # No call was made: the next slot tries again.
-            log.info("collector.posts_sample_deferred", error=str(limited))
+            log.info("collector.posts_sample_deferred", error=str(refused))
             return None
         except (TikHubError, TimeoutError) as error:
             message = str(error) or f"no answer within {self.fetch_budget_seconds:.0f} s"
@@ -194,24 +250,31 @@ class Collector:
         return feed_record(task.id, slot, utcnow(), followers, feed.posts)
 
     async def _handle_tikhub_error(
-        self, task: Task, slot: datetime, error: TikHubError, admission: Admission
+        self, task: Task, slot: datetime, error: TikHubError, key: PoolKey, admission: Admission
     ) -> Outcome:
-        log_fields = {"kind": error.kind, "status": error.status, "request_id": error.request_id}
+        log_fields = {
+            "kind": error.kind,
+            "status": error.status,
+            "request_id": error.request_id,
+            "key_fingerprint": key.fingerprint,
+        }
         if error.kind is ErrorKind.CREDENTIALS:
-            await self.breaker.record_rejected_credentials(str(error))
+            await key.breaker.record_rejected_credentials(str(error))
             log.error("collector.tikhub_credentials_rejected", error=str(error), **log_fields)
-            raise Deferred("breaker", self.breaker.cooloff_seconds, str(error)) from None
+            # The key has left the rotation: with others in the pool, try again on one of them.
+            retry_in = 0.0 if len(self.pool.members) > 1 else key.breaker.cooloff_seconds
+            raise Deferred("breaker", retry_in, str(error)) from None
         if error.kind is ErrorKind.TRANSIENT:
-            if await self.breaker.record_failure(str(error)):
+            if await key.breaker.record_failure(str(error)):
                 log.error("collector.tikhub_breaker_opened", error=str(error), **log_fields)
         else:
             # TikHub itself answered: the trouble is the target or Instagram, not TikHub.
-            await self.breaker.record_success(admission)
+            await key.breaker.record_success(admission)
         log.warning("collector.tikhub_failed", error=str(error), **log_fields)
         # Repeating the last numbers of a target that is gone or private would suggest it
         # still exists; only a fetch that failed on the way gets a fallback row.
         return await self._store_failure(
-            task, slot, error=str(error), use_fallback=error.kind is not ErrorKind.TARGET
+            task, slot, error=str(error), unavailable=error.kind is ErrorKind.TARGET
         )
 
     async def _store_live(
@@ -230,6 +293,7 @@ class Collector:
             SlotRecord(
                 task_id=task.id,
                 task_type=task.task_type,
+                slot=slot,
                 row=_history_row(task, slot, snapshot, Source.LIVE, now),
                 now=now,
                 user_id=user_id if user_id != task.user_id else None,
@@ -245,13 +309,21 @@ class Collector:
         return Outcome.LIVE
 
     async def _store_failure(
-        self, task: Task, slot: datetime, *, error: str, use_fallback: bool = True
+        self, task: Task, slot: datetime, *, error: str, unavailable: bool = False
     ) -> Outcome:
         now = utcnow()
-        snapshot = await self._fallback_snapshot(task) if use_fallback else None
+        snapshot = None if unavailable else await self._fallback_snapshot(task)
         row = None if snapshot is None else _history_row(task, slot, snapshot, Source.FALLBACK, now)
         await self.writer.write(
-            SlotRecord(task_id=task.id, task_type=task.task_type, row=row, now=now, error=error)
+            SlotRecord(
+                task_id=task.id,
+                task_type=task.task_type,
+                slot=slot,
+                row=row,
+                now=now,
+                error=error,
+                unavailable=unavailable,
+            )
         )
         if snapshot is None:
             log.warning("collector.failed", error=error)

@@ -7,8 +7,10 @@ from redis.exceptions import RedisError
 
 from services.collector.breaker import describe_breaker
 from services.collector.worker import worker_name
+from shared.models import utcnow
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
+from shared.tikhub_usage import key_fingerprint, usd, utc_day
 
 
 async def check(settings: Settings) -> bool:
@@ -22,12 +24,15 @@ async def check(settings: Settings) -> bool:
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     try:
         record = await redis.get(keys.collector_health_check(worker))
-        breaker = await describe_breaker(
-            redis,
-            keys.tikhub_breaker,
-            api_key=settings.tikhub_api_key.get_secret_value(),
-            now=time.time(),
-        )
+        now = time.time()
+        breakers = [
+            f"key {key_fingerprint(api_key)}: "
+            + await describe_breaker(
+                redis, keys.tikhub_breaker(key_fingerprint(api_key)), api_key=api_key, now=now
+            )
+            for api_key in settings.tikhub_key_pool() or [""]
+        ]
+        budget = await describe_budget(redis, keys, settings.tikhub_daily_budget_usd)
     except RedisError as error:
         # The worker itself waits for Redis and resumes; restarting it would not help.
         print(
@@ -46,14 +51,36 @@ async def check(settings: Settings) -> bool:
         )
     else:
         print(f"collector {worker} alive: {record.decode()}", flush=True)
-    print(breaker, flush=True)
+    for breaker in breakers:
+        print(breaker, flush=True)
+    print(budget, flush=True)
     return record is not None
 
 
+async def describe_budget(redis: Redis, keys: RedisKeys, budget_usd: float | None) -> str:
+    """Today's TikHub spend against the daily budget, in one sentence."""
+    day = utc_day(utcnow()).isoformat()
+    spent = usd(int(await redis.get(keys.tikhub_spend(day)) or 0))
+    if budget_usd is None:
+        return f"TikHub spend today (UTC): {spent:.4f} USD; no daily budget set."
+    if spent >= budget_usd:
+        skipped = int(await redis.get(keys.tikhub_budget_skips(day)) or 0)
+        return (
+            f"TikHub daily budget spent: {spent:.4f} of {budget_usd:g} USD today (UTC); "
+            f"no billable call until 00:00 UTC ({skipped} slots skipped so far)."
+        )
+    return f"TikHub spend today (UTC): {spent:.4f} of the {budget_usd:g} USD daily budget."
+
+
 async def reset_breaker(settings: Settings) -> bool:
-    """Close the TikHub breaker by hand; True if it was set."""
+    """Close every pooled key's TikHub breaker by hand; True if any was set."""
+    keys = RedisKeys(settings.redis_prefix)
+    names = [
+        keys.tikhub_breaker(key_fingerprint(api_key))
+        for api_key in settings.tikhub_key_pool() or [""]
+    ]
     redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
     try:
-        return bool(await redis.delete(RedisKeys(settings.redis_prefix).tikhub_breaker))
+        return bool(await redis.delete(*names))
     finally:
         await redis.aclose()

@@ -11,7 +11,7 @@ import httpx
 import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from services.collector.connections import TikHubConnections
+from services.collector.key_pool import PoolKey
 from services.collector.metrics import CollectorMetrics
 from services.collector.payloads import (
     FeedPost,
@@ -23,17 +23,32 @@ from services.collector.payloads import (
     parse_user_posts,
 )
 from services.collector.tikhub_errors import ErrorKind, TikHubError, read_payload
+from services.collector.usage import BudgetExhausted, UsageLedger
 from shared.logs import SecretScrubber
+from shared.tikhub_usage import (
+    ACCOUNT,
+    POST_BY_URL,
+    POST_V2,
+    POST_V3,
+    PROFILE_V1,
+    PROFILE_V3,
+    USER_POSTS_V1,
+    USER_POSTS_V2,
+)
+
+__all__ = [
+    "POST_BY_URL",
+    "POST_V2",
+    "POST_V3",
+    "PROFILE_V1",
+    "PROFILE_V3",
+    "USER_POSTS_V1",
+    "USER_POSTS_V2",
+    "TikHubClient",
+]
 
 log = structlog.get_logger()
 
-PROFILE_V1 = "/api/v1/instagram/v1/fetch_user_info_by_username_v3"
-PROFILE_V3 = "/api/v1/instagram/v3/get_user_profile"
-POST_BY_URL = "/api/v1/instagram/v1/fetch_post_by_url"
-POST_V2 = "/api/v1/instagram/v2/fetch_post_info"
-POST_V3 = "/api/v1/instagram/v3/get_post_info_by_code"
-USER_POSTS_V1 = "/api/v1/instagram/v1/fetch_user_posts"
-USER_POSTS_V2 = "/api/v1/instagram/v2/fetch_user_posts"
 # One page of a creator's feed: the newest 12 posts that are not pinned (up to 3 are) and,
 # for the posting cadence, as far back as one page reaches.
 USER_POSTS_PAGE = 50
@@ -72,30 +87,37 @@ def post_url(code: str) -> str:
     return f"https://www.instagram.com/p/{code}/"
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a call is for (the ledger's task, empty for none) and the key it goes with."""
+
+    key: PoolKey
+    task_id: str = ""
+
+
 class TikHubClient:
-    """Fetches profiles and posts; each HTTP attempt first takes a token from `throttle`."""
+    """Fetches profiles and posts. Each HTTP attempt first checks the daily budget and takes a
+    token from its key's rate limiter, and is counted in the usage ledger."""
 
     def __init__(
         self,
-        http: TikHubConnections,
         *,
-        api_key: str,
+        api_keys: Sequence[str],
         max_attempts: int,
-        throttle: Callable[[], Awaitable[None]],
+        ledger: UsageLedger,
         metrics: CollectorMetrics,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.http = http
         self.max_attempts = max_attempts
-        self.throttle = throttle
+        self.ledger = ledger
         self.metrics = metrics
         self.sleep = sleep
-        self.scrubber = SecretScrubber([api_key])
+        self.scrubber = SecretScrubber(api_keys)
 
-    async def fetch_profile(self, username: str) -> Fetched[ProfileSnapshot]:
+    async def fetch_profile(self, username: str, caller: Caller) -> Fetched[ProfileSnapshot]:
         """A profile's counts: v1 first; v3 when v1 fails or leaves a count out."""
         calls = [(PROFILE_V1, {"username": username}), (PROFILE_V3, {"username": username})]
-        fetched = await self._chain(calls, merge_profiles)
+        fetched = await self._chain(calls, merge_profiles, caller)
         if not fetched.snapshot.has_counts:
             if fetched.snapshot.is_private:
                 raise TikHubError(ErrorKind.TARGET, "the account is private", endpoint=calls[-1][0])
@@ -104,21 +126,23 @@ class TikHubClient:
             )
         return fetched
 
-    async def fetch_post(self, code: str) -> Fetched[PostSnapshot]:
+    async def fetch_post(self, code: str, caller: Caller) -> Fetched[PostSnapshot]:
         """A post's counts: v1 by URL (cheapest) first, then v2 and v3 for what is missing."""
         calls = [
             (POST_BY_URL, {"post_url": post_url(code)}),
             (POST_V2, {"code_or_url": code}),
             (POST_V3, {"code": code}),
         ]
-        fetched = await self._chain(calls, merge_posts)
+        fetched = await self._chain(calls, merge_posts, caller)
         if not fetched.snapshot.has_counts:
             raise TikHubError(
                 ErrorKind.UPSTREAM, "no post counts in any answer", endpoint=calls[-1][0]
             )
         return fetched
 
-    async def fetch_user_posts(self, username: str, *, user_id: int | None) -> FetchedFeed:
+    async def fetch_user_posts(
+        self, username: str, caller: Caller, *, user_id: int | None
+    ) -> FetchedFeed:
         """A creator's newest posts: v1 by user id (cheapest) when the id is known, else or
         when it fails, v2 by username."""
         calls: list[Call] = [(USER_POSTS_V2, {"username": username})]
@@ -128,7 +152,7 @@ class TikHubClient:
             )
         for endpoint, params in calls:
             try:
-                payload, request_id = await self._call(endpoint, params)
+                payload, request_id = await self._call(endpoint, params, caller)
                 posts = parse_user_posts(payload)
                 if posts is None:
                     raise TikHubError(
@@ -142,8 +166,13 @@ class TikHubClient:
             return FetchedFeed(tuple(posts), request_id)
         raise AssertionError("the last endpoint either answers or raises")
 
+    async def account(self, caller: Caller) -> Any:
+        """TikHub's account details of the caller's key (balance, free credit); free of charge."""
+        payload, _ = await self._call(ACCOUNT, {}, caller)
+        return payload
+
     async def _chain(
-        self, calls: Sequence[Call], merge: Callable[[Sequence[Any]], SnapshotT]
+        self, calls: Sequence[Call], merge: Callable[[Sequence[Any]], SnapshotT], caller: Caller
     ) -> Fetched[SnapshotT]:
         # Endpoints are asked in order until the merged answer has every count. A later
         # endpoint only fills gaps; when it fails, what the earlier ones said is kept.
@@ -152,7 +181,12 @@ class TikHubClient:
         snapshot: SnapshotT | None = None
         for endpoint, params in calls:
             try:
-                payload, request_id = await self._call(endpoint, params)
+                payload, request_id = await self._call(endpoint, params, caller)
+            except BudgetExhausted:
+                # What the calls before paid for is kept; only a slot with nothing is skipped.
+                if snapshot is not None and snapshot.has_counts:
+                    break
+                raise
             except TikHubError as error:
                 if snapshot is not None and snapshot.has_counts:
                     log.info("collector.tikhub_gap_unfilled", endpoint=endpoint, error=str(error))
@@ -170,7 +204,9 @@ class TikHubClient:
         assert snapshot is not None, "the last endpoint either answers or raises"
         return Fetched(snapshot, tuple(payloads), tuple(request_ids))
 
-    async def _call(self, endpoint: str, params: dict[str, str]) -> tuple[Any, str | None]:
+    async def _call(
+        self, endpoint: str, params: dict[str, str], caller: Caller
+    ) -> tuple[Any, str | None]:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(TikHubError),
             stop=self._stop,
@@ -181,27 +217,42 @@ class TikHubClient:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._attempt(endpoint, params)
+                return await self._attempt(endpoint, params, caller)
         raise AssertionError("tenacity either returns or re-raises")
 
-    async def _attempt(self, endpoint: str, params: dict[str, str]) -> tuple[Any, str | None]:
-        await self.throttle()
+    async def _attempt(
+        self, endpoint: str, params: dict[str, str], caller: Caller
+    ) -> tuple[Any, str | None]:
+        await self.ledger.ensure_budget(endpoint)
+        await caller.key.limiter.acquire()
         started = time.perf_counter()
         try:
-            response = await self.http.get(endpoint, params)
+            response = await caller.key.http.get(endpoint, params)
         except httpx.TimeoutException as error:
+            # TikHub may well have received it: a call all the same, never billed.
+            await self._count(endpoint, caller, answered=False)
             self._observe(endpoint, "timeout", started)
             raise TikHubError(
                 ErrorKind.TRANSIENT, f"timed out ({type(error).__name__})", endpoint=endpoint
             ) from None
         except httpx.TransportError as error:
+            await self._count(endpoint, caller, answered=False)
             self._observe(endpoint, "transport", started)
             raise TikHubError(
                 ErrorKind.TRANSIENT, f"transport error ({type(error).__name__})", endpoint=endpoint
             ) from None
+        await self._count(endpoint, caller, answered=response.is_success)
         self._observe(endpoint, str(response.status_code), started)
         payload = read_payload(response, endpoint=endpoint, scrubber=self.scrubber)
         return payload, response.headers.get("x-request-id")
+
+    async def _count(self, endpoint: str, caller: Caller, *, answered: bool) -> None:
+        await self.ledger.record(
+            task_id=caller.task_id,
+            endpoint=endpoint,
+            fingerprint=caller.key.fingerprint,
+            answered=answered,
+        )
 
     def _observe(self, endpoint: str, status: str, started: float) -> None:
         self.metrics.tikhub_latency.labels(endpoint).observe(time.perf_counter() - started)

@@ -6,6 +6,7 @@ start, not at import.
 """
 
 import asyncio
+import contextlib
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import httpx
 import structlog
 from arq.connections import RedisSettings
 from arq.cron import CronJob
@@ -20,21 +22,27 @@ from arq.typing import StartupShutdown, WorkerCoroutine
 from arq.worker import Function, Retry, func
 from prometheus_client import REGISTRY, CollectorRegistry
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.collector.balance import poll_balances
 from services.collector.breaker import CircuitBreaker
 from services.collector.collect import Collector, Deferred
 from services.collector.connections import TikHubConnections
 from services.collector.job_lease import job_lease
+from services.collector.key_pool import KeyPool, PoolKey
 from services.collector.metrics import CollectorMetrics
 from services.collector.rate_limiter import RateLimiter
 from services.collector.tikhub import TikHubClient
+from services.collector.usage import UsageLedger
 from services.collector.writer import SlotWriter
 from shared.backoff import Backoff
 from shared.db import create_engine, create_session_factory, wait_for_schema
 from shared.jobs import COLLECT_FUNCTION
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
+from shared.tikhub_usage import key_fingerprint
 
 log = structlog.get_logger()
 
@@ -47,6 +55,8 @@ FINISH_MARGIN_SECONDS = 15.0
 # Waits between attempts to reach Redis while it is down: short enough that collecting resumes
 # within seconds of its return.
 REDIS_BACKOFF = Backoff(base=0.5, cap=5.0)
+# What the usage upkeep waits out instead of dying: Redis or MySQL unreachable.
+UPKEEP_FAILURES = (RedisError, SQLAlchemyError, DBAPIError, OSError)
 
 
 def worker_name() -> str:
@@ -62,9 +72,61 @@ async def collect(ctx: dict[str, Any], task_id: str, scheduled_for: datetime) ->
         async with job_lease(
             ctx["redis"], ctx["job_id"], seconds=settings.collector_job_lease_seconds
         ):
-            return await collector.collect(task_id, scheduled_for, job_try=ctx["job_try"])
+            return await collector.collect(
+                task_id, scheduled_for, job_try=ctx["job_try"], enqueued_at=ctx["enqueue_time"]
+            )
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from None
+
+
+def build_pool(
+    settings: Settings,
+    *,
+    redis: Redis,
+    metrics: CollectorMetrics,
+    clock: Callable[[], float] = time.time,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> KeyPool:
+    """The TikHub key pool: per key its connections, its rate limiter and its breaker;
+    `transport` replaces the network (tests answer from an in-process sandbox)."""
+    keys = RedisKeys(settings.redis_prefix)
+    members = []
+    # Without any key the collector still runs (the sandbox accepts any); its calls get a 401.
+    for api_key in settings.tikhub_key_pool() or [""]:
+        fingerprint = key_fingerprint(api_key)
+        members.append(
+            PoolKey(
+                fingerprint=fingerprint,
+                http=TikHubConnections(
+                    settings.tikhub_base_url,
+                    api_key,
+                    timeout_seconds=settings.tikhub_timeout_seconds,
+                    max_connections=settings.collector_max_jobs,
+                    transport=transport,
+                ),
+                limiter=RateLimiter(
+                    redis,
+                    keys.tikhub_rate_limiter(fingerprint),
+                    rate_per_second=settings.tikhub_rate_limit_per_second,
+                    max_wait_seconds=settings.collector_rate_limit_max_wait_seconds,
+                    metrics=metrics,
+                ),
+                breaker=CircuitBreaker(
+                    redis,
+                    keys.tikhub_breaker(fingerprint),
+                    api_key=api_key,
+                    failure_threshold=settings.collector_breaker_failure_threshold,
+                    cooloff_seconds=settings.collector_breaker_cooloff_seconds,
+                    # A probe that has not answered within one call's timeout is presumed lost.
+                    probe_lease_seconds=settings.tikhub_timeout_seconds,
+                    metrics=metrics,
+                    clock=clock,
+                ),
+            )
+        )
+    return KeyPool(
+        members, redis=redis, keys=keys, rate_per_second=settings.tikhub_rate_limit_per_second
+    )
 
 
 def build_collector(
@@ -72,37 +134,25 @@ def build_collector(
     *,
     redis: Redis,
     sessions: async_sessionmaker[AsyncSession],
-    http: TikHubConnections,
     metrics: CollectorMetrics,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.time,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Collector:
-    """A Collector wired from settings; `sleep` and `clock` are the seams tests turn."""
+    """A Collector wired from settings; `sleep`, `clock` and `transport` are the seams tests
+    turn. Its pool's connections are closed by `collector.pool.aclose()`."""
     keys = RedisKeys(settings.redis_prefix)
-    api_key = settings.tikhub_api_key.get_secret_value()
-    limiter = RateLimiter(
+    ledger = UsageLedger(
         redis,
-        keys.tikhub_rate_limiter,
-        rate_per_second=settings.tikhub_rate_limit_per_second,
-        max_wait_seconds=settings.collector_rate_limit_max_wait_seconds,
-        metrics=metrics,
-    )
-    breaker = CircuitBreaker(
-        redis,
-        keys.tikhub_breaker,
-        api_key=api_key,
-        failure_threshold=settings.collector_breaker_failure_threshold,
-        cooloff_seconds=settings.collector_breaker_cooloff_seconds,
-        # A probe that has not answered within one call's timeout is presumed lost.
-        probe_lease_seconds=settings.tikhub_timeout_seconds,
-        metrics=metrics,
-        clock=clock,
+        keys,
+        sessions,
+        prices=settings.tikhub_prices_usd,
+        daily_budget_usd=settings.tikhub_daily_budget_usd,
     )
     tikhub = TikHubClient(
-        http,
-        api_key=api_key,
+        api_keys=settings.tikhub_key_pool(),
         max_attempts=settings.tikhub_max_attempts,
-        throttle=limiter.acquire,
+        ledger=ledger,
         metrics=metrics,
         sleep=sleep,
     )
@@ -113,11 +163,31 @@ def build_collector(
         redis=redis,
         keys=keys,
         tikhub=tikhub,
-        breaker=breaker,
+        pool=build_pool(settings, redis=redis, metrics=metrics, clock=clock, transport=transport),
+        ledger=ledger,
         metrics=metrics,
         fetch_budget_seconds=max(job_timeout - FINISH_MARGIN_SECONDS, job_timeout / 2),
         max_tries=MAX_TRIES,
     )
+
+
+async def usage_upkeep(collector: Collector, settings: Settings) -> None:
+    """Every flush interval: usage counts to MySQL, the pool to Redis, the balance when due."""
+    while True:
+        await asyncio.sleep(settings.collector_usage_flush_seconds)
+        try:
+            await collector.ledger.flush()
+            await collector.pool.publish()
+            await poll_balances(
+                collector.pool,
+                collector.tikhub,
+                collector.redis,
+                collector.keys,
+                every_seconds=settings.collector_balance_poll_seconds,
+            )
+        except UPKEEP_FAILURES as error:
+            # Redis or MySQL away: the counts wait in Redis for the next round.
+            log.warning("collector.usage_upkeep_failed", error=repr(error))
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -130,20 +200,15 @@ async def startup(ctx: dict[str, Any]) -> None:
     # Jobs wait in Redis meanwhile: with an older schema, post codes would still compare
     # case-insensitively.
     await wait_for_schema(engine)
-    http = TikHubConnections(
-        settings.tikhub_base_url,
-        settings.tikhub_api_key.get_secret_value(),
-        timeout_seconds=settings.tikhub_timeout_seconds,
-        max_connections=settings.collector_max_jobs,
-    )
-    ctx["engine"], ctx["http"] = engine, http
-    ctx["collector"] = build_collector(
+    ctx["engine"] = engine
+    collector = build_collector(
         settings,
         redis=ctx["redis"],
         sessions=create_session_factory(engine),
-        http=http,
         metrics=ctx["metrics"],
     )
+    ctx["collector"] = collector
+    ctx["upkeep"] = asyncio.create_task(usage_upkeep(collector, settings))
     log.info(
         "collector.started",
         queue=RedisKeys(settings.redis_prefix).collector_queue,
@@ -153,8 +218,16 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     """Close what startup opened (arq closes its Redis pool itself)."""
-    if "http" in ctx:
-        await ctx["http"].aclose()
+    if "upkeep" in ctx:
+        ctx["upkeep"].cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ctx["upkeep"]
+    if "collector" in ctx:
+        collector: Collector = ctx["collector"]
+        with contextlib.suppress(*UPKEEP_FAILURES):
+            # The counts of the last seconds, so a clean stop loses none.
+            await collector.ledger.flush()
+        await collector.pool.aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
 

@@ -17,10 +17,17 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.collector.task_health import (
+    Health,
+    HealthChange,
+    Result,
+    next_health,
+    unavailable_retry_at,
+)
 from shared.models import TaskType
 from shared.repositories.history import HistoryRepository
 from shared.repositories.post_samples import PostSampleRepository, SampleRecord
-from shared.repositories.tasks import TaskRepository, success_values
+from shared.repositories.tasks import OutcomeState, TaskRepository, success_values
 
 log = structlog.get_logger()
 
@@ -38,10 +45,13 @@ class SlotRecord:
 
     task_id: str
     task_type: TaskType
+    slot: datetime
     row: dict[str, Any] | None
     now: datetime
     # None for a good fetch; otherwise why the slot was not collected.
     error: str | None = None
+    # The failure is TikHub saying the target does not exist or is private.
+    unavailable: bool = False
     # Instagram ids the fetch learned, only when they differ from the task's.
     user_id: int | None = None
     post_id: str | None = None
@@ -49,6 +59,13 @@ class SlotRecord:
     details: dict[str, Any] = field(default_factory=dict)
     # The creator's posts sampled with this profile fetch, when the slot took a sample.
     sample: SampleRecord | None = None
+
+    @property
+    def result(self) -> Result:
+        """What the record amounts to for its task's health."""
+        if self.error is None:
+            return Result.SUCCESS
+        return Result.UNAVAILABLE if self.unavailable else Result.FAILED
 
     @property
     def learned(self) -> bool:
@@ -85,7 +102,7 @@ class SlotWriter:
 
     async def _commit_or_split(self, batch: list[Pending]) -> None:
         try:
-            await self._commit([record for record, _ in batch])
+            changes = await self._commit([record for record, _ in batch])
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch[0][1], error)
@@ -98,12 +115,18 @@ class SlotWriter:
             return
         for _, future in batch:
             _settle(future, None)
+        for change in changes:
+            _report(change)
 
-    async def _commit(self, records: Sequence[SlotRecord]) -> None:
+    async def _commit(self, records: Sequence[SlotRecord]) -> list[HealthChange]:
         successes = [r for r in records if r.error is None]
         async with self.sessions.begin() as session:
             history = HistoryRepository(session)
             tasks = TaskRepository(session)
+            # Locked before the history rows are added: their foreign key would share-lock the
+            # tasks first, and two transactions upgrading shared locks deadlock.
+            states = await tasks.lock_outcome_states([r.task_id for r in records])
+            changes = _health_changes(records, states)
             await history.add_influencer_points(_rows(records, TaskType.INFLUENCER))
             await history.add_post_points(_rows(records, TaskType.POST))
             # With the profile row of the same slot: a slot never keeps a sample without it.
@@ -125,9 +148,64 @@ class SlotWriter:
                     if r.learned
                 ]
             )
-            for record in sorted(records, key=lambda r: r.task_id):
+            outcomes = sorted(zip(records, changes, strict=True), key=lambda pair: pair[0].task_id)
+            for record, change in outcomes:
                 if record.error is not None:
-                    await tasks.record_failure(record.task_id, now=record.now, error=record.error)
+                    state = states[record.task_id]
+                    retry_at = (
+                        unavailable_retry_at(
+                            record.slot,
+                            interval_seconds=state.interval_seconds,
+                            failures=change.current.consecutive_failures,
+                        )
+                        if record.unavailable
+                        else None
+                    )
+                    await tasks.record_failure(
+                        record.task_id,
+                        now=record.now,
+                        error=record.error,
+                        health=change.current.state,
+                        consecutive_failures=change.current.consecutive_failures,
+                        retry_at=retry_at,
+                    )
+            await tasks.release_claims(
+                sorted({r.task_id for r in records if states[r.task_id].claimed_slot == r.slot})
+            )
+        return changes
+
+
+def _health_changes(
+    records: Sequence[SlotRecord], states: dict[str, OutcomeState]
+) -> list[HealthChange]:
+    """Each record's health change, in the order of `records`.
+
+    The point where health changes are decided, inside the transaction that commits them:
+    whatever must happen exactly once per change (an outbox row for a webhook) belongs with it.
+    """
+    health = {
+        task_id: Health(state.health, state.consecutive_failures)
+        for task_id, state in states.items()
+    }
+    changes = []
+    for record in records:
+        # Two slots of one task in a batch: the second sees the first's effect.
+        change = next_health(record.task_id, health[record.task_id], record.result)
+        health[record.task_id] = change.current
+        changes.append(change)
+    return changes
+
+
+def _report(change: HealthChange) -> None:
+    if change.previous.state is not change.current.state or change.event is not None:
+        log.info(
+            "collector.task_health_changed",
+            task_id=change.task_id,
+            previous=change.previous.state,
+            health=change.current.state,
+            consecutive_failures=change.current.consecutive_failures,
+            webhook_event=change.event,
+        )
 
 
 def _rows(records: Sequence[SlotRecord], task_type: TaskType) -> list[dict[str, Any]]:

@@ -40,7 +40,11 @@ async def update_config(request: Request, update: FaultKnobsUpdate) -> FaultKnob
         # e.g. an explicit null for a knob that cannot be null; same 422 shape as the rest.
         raise RequestValidationError(error.errors(include_url=False)) from None
     faults.update(knobs, reseed="seed" in update.model_fields_set)
-    log.info("sandbox.config_changed", **update.model_dump(exclude_unset=True))
+    # Rejected keys are tokens: their number is logged, never the keys.
+    changes = update.model_dump(exclude_unset=True, exclude={"rejected_keys"})
+    if update.rejected_keys is not None:
+        changes["rejected_keys"] = len(update.rejected_keys)
+    log.info("sandbox.config_changed", **changes)
     return knobs
 
 

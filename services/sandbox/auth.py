@@ -17,17 +17,26 @@ class Credential(StrEnum):
     NO_BALANCE = "no_balance"
 
 
-def check_bearer(authorization: str | None, *, api_key: str) -> Credential:
-    """Judge an Authorization header against the configured key (empty: any token will do)."""
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of a Bearer Authorization header, if it is one."""
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def check_bearer(
+    authorization: str | None, *, accepted: frozenset[str], rejected: frozenset[str]
+) -> Credential:
+    """Judge an Authorization header against the accepted keys (none: any token will do) and
+    the keys rejected at runtime."""
     if not authorization:
         return Credential.MISSING
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    token = bearer_token(authorization)
+    if token is None or token in rejected:
         return Credential.INVALID
-    if api_key:
+    if accepted:
         # Constant-time, so the sandbox does not teach clients a timing side channel.
-        if not hmac.compare_digest(token.encode(), api_key.encode()):
+        if not any(hmac.compare_digest(token.encode(), key.encode()) for key in accepted):
             return Credential.INVALID
         return Credential.VALID
     if token.startswith(NO_BALANCE_PREFIX):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 LatencyMs = Annotated[int, Field(ge=0, le=60_000)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 RetryAfterSeconds = Annotated[int, Field(ge=0, le=3_600)]
+Usd = Annotated[float, Field(ge=0)]
 
 
 class FaultKnobs(BaseModel):
@@ -23,6 +24,11 @@ class FaultKnobs(BaseModel):
     retry_after_seconds: RetryAfterSeconds = 1
     outage: bool = False
     seed: int | None = None
+    # Bearer tokens answered 401 as if TikHub had revoked them (the others still work).
+    rejected_keys: frozenset[str] = frozenset()
+    # What the account endpoint reports.
+    balance_usd: Usd = 100.0
+    free_credit_usd: Usd = 0.0
 
 
 class FaultKnobsUpdate(BaseModel):
@@ -36,6 +42,9 @@ class FaultKnobsUpdate(BaseModel):
     rate_limit_rate: Fraction | None = None
     retry_after_seconds: RetryAfterSeconds | None = None
     outage: bool | None = None
+    rejected_keys: frozenset[str] | None = None
+    balance_usd: Usd | None = None
+    free_credit_usd: Usd | None = None
     # null is meaningful here: it switches back to an unseeded generator.
     seed: int | None = None
 

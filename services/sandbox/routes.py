@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from services.sandbox import shapes
-from services.sandbox.auth import Credential, check_bearer
+from services.sandbox.auth import Credential, bearer_token, check_bearer
 from services.sandbox.drift import PostMetrics, ProfileMetrics, post_at, profile_at, user_id_for
 from services.sandbox.envelope import (
     CHARGED,
@@ -40,6 +40,7 @@ USER_REELS_V2 = "/api/v1/instagram/v2/fetch_user_reels"
 # v1 takes `count` (Instagram's own page is 12, at most 50); v2 pages are always 12 posts.
 DEFAULT_PAGE = 12
 MAX_PAGE = 50
+ACCOUNT = "/api/v1/tikhub/user/get_user_info"
 DEMO_USERNAME = "instagram"
 UPSTREAM_FAILED = "Request failed. Please retry."
 
@@ -106,14 +107,23 @@ class DataCall:
     ) -> Response | None:
         """Count the call, then apply latency, outage, auth and injected failures to it."""
         state = self.state
-        state.calls.record(path=self.router, username=username, shortcode=shortcode)
+        authorization = self.request.headers.get("authorization")
+        state.calls.record(
+            path=self.router,
+            username=username,
+            shortcode=shortcode,
+            token=bearer_token(authorization),
+        )
         delay = state.faults.delay_seconds()
         if delay > 0:
             await asyncio.sleep(delay)
         if (outage := state.faults.outage()) is not None:
             return self._injected(outage)
-        authorization = self.request.headers.get("authorization")
-        credential = check_bearer(authorization, api_key=state.settings.api_key.get_secret_value())
+        credential = check_bearer(
+            authorization,
+            accepted=state.settings.accepted_keys(),
+            rejected=state.faults.knobs.rejected_keys,
+        )
         if credential in (Credential.MISSING, Credential.INVALID):
             return self.fail(
                 401,
@@ -366,3 +376,24 @@ _v2_feed(
     'The videos of the feed only, each wrapped as `{"media": …}`, 12 a page.',
     reels=True,
 )
+
+
+@router.get(ACCOUNT, summary="The key's TikHub account: balance and free credit (free)")
+async def get_user_info(request: Request) -> Response:
+    """The account behind the Bearer key, as TikHub reports it: `data.user_data.balance` and
+    `free_credit` in USD, from the `balance_usd` and `free_credit_usd` knobs."""
+    call = DataCall(request)
+    if (refusal := await call.gate()) is not None:
+        return refusal
+    knobs = call.state.faults.knobs
+    return call.succeed(
+        {
+            "user_data": {
+                "email": "sandbox@example.com",
+                "balance": knobs.balance_usd,
+                "free_credit": knobs.free_credit_usd,
+                "is_active": True,
+            }
+        },
+        message=FREE,
+    )

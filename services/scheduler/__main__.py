@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from datetime import timedelta
 
 import structlog
 import uvloop
@@ -14,6 +15,7 @@ from services.scheduler.dispatcher import Dispatcher
 from services.scheduler.health import check, heartbeat_for
 from services.scheduler.loop import SchedulerLoop
 from services.scheduler.metrics import SchedulerMetrics, serve_metrics
+from services.scheduler.pause_flags import PauseFlagRestorer
 from shared.backoff import Backoff
 from shared.db import create_session_factory
 from shared.logs import configure_logging, settings_secrets
@@ -38,9 +40,14 @@ async def run(settings: Settings) -> None:
     engine = open_database(settings)
     redis = open_redis(settings)
     heartbeat = heartbeat_for(settings, redis)
-    queue = CollectorQueue(redis, RedisKeys(settings.redis_prefix).collector_queue, metrics)
+    keys = RedisKeys(settings.redis_prefix)
+    sessions = create_session_factory(engine)
     dispatcher = Dispatcher(
-        create_session_factory(engine), queue, batch_size=settings.scheduler_batch_size
+        sessions,
+        CollectorQueue(redis, keys.collector_queue, metrics),
+        PauseFlagRestorer(redis, keys, sessions),
+        batch_size=settings.scheduler_batch_size,
+        claim_lease=timedelta(seconds=settings.scheduler_claim_lease_seconds),
     )
     loop = SchedulerLoop(
         dispatcher,

@@ -27,6 +27,8 @@ class BatchDispatcher(Protocol):
 
     batch_size: int
 
+    async def recover(self, *, now: datetime) -> BatchResult: ...
+
     async def dispatch_batch(self, *, now: datetime) -> BatchResult: ...
 
 
@@ -80,7 +82,9 @@ class SchedulerLoop:
             await _sleep_unless_stopped(stop, wait)
 
     async def tick(self, stop: asyncio.Event) -> BatchResult:
-        """Dispatch batches until one comes back short (nothing more is due) or a stop is asked."""
+        """Put back what Redis lost, then dispatch batches until one comes back short (nothing
+        more is due) or a stop is asked."""
+        await self.dispatcher.recover(now=utcnow())
         total = BatchResult()
         while True:
             batch = await self.dispatcher.dispatch_batch(now=utcnow())

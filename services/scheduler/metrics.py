@@ -19,7 +19,13 @@ class SchedulerMetrics:
         )
         self.duplicates_refused = Counter(
             "scheduler_duplicates_refused",
-            "Slots whose job id arq already held (a retried batch), so no second job was queued.",
+            "Slots whose job id arq already held (a retried batch, or a slot in flight checked "
+            "after its lease), so no second job was queued.",
+            registry=registry,
+        )
+        self.slots_recovered = Counter(
+            "scheduler_slots_recovered",
+            "Slots in flight whose job Redis had lost, queued again after their lease.",
             registry=registry,
         )
         self.tick_failures = Counter(

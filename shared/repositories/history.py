@@ -3,11 +3,26 @@
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, bindparam, column, insert, select, table, tuple_
+from sqlalchemy import (
+    Select,
+    Table,
+    and_,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +46,11 @@ class HistoryKind:
     @functools.cached_property
     def table(self) -> Any:
         return _plain_table(self.model.__tablename__, ("task_id", *self.fields, "id"))
+
+    @functools.cached_property
+    def export_fields(self) -> tuple[str, ...]:
+        """The fields of an exported point: its time first, then the rest in the API's order."""
+        return ("recorded_at", *(name for name in self.fields if name != "recorded_at"))
 
     @functools.cached_property
     def bucket_tables(self) -> Mapping[Grain, Any]:
@@ -104,37 +124,137 @@ class HistoryRepository:
         query = newest_points_query(
             kind, since=since is not None, until=until is not None, grain=grain
         )
-        parameters: dict[str, Any] = {"task_id": task_id, "limit": limit}
-        if since is not None:
-            # The bucket that holds `since` overlaps the window.
-            parameters["since"] = _naive_utc(since if grain is None else grain.start(since))
-        if until is not None:
-            parameters["until"] = _naive_utc(until)
-        rows = (await self.session.execute(query, parameters)).all()
+        parameters = _window_parameters(task_id, limit, since, until, grain)
+        # On the session's connection: a Core statement needs none of the ORM's execution.
+        connection = await self.session.connection()
+        rows = (await connection.execute(query, parameters)).all()
         fields = kind.fields
-        # Each row holds exactly the selected fields: no length check per row.
-        points = [dict(zip(fields, row, strict=False)) for row in rows]
+        # Each row holds exactly the selected fields. zip's strict= keyword would double the
+        # cost of building these dicts, the largest part of a long read's CPU.
+        points = [dict(zip(fields, row)) for row in rows]  # noqa: B905
         return orjson.dumps(points, option=POINT_JSON_OPTIONS)
 
-    async def newest_counted_point(
+    async def oldest_points_after(
+        self,
+        kind: HistoryKind,
+        task_id: str,
+        *,
+        after: "PointKey | None",
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        grain: Grain | None = None,
+    ) -> tuple[list[Sequence[Any]], "PointKey | None"]:
+        """One page of a task's points within [since, until], oldest first (of one time, the
+        first stored first), after `after`: the rows (`kind.export_fields`, recorded_at as the
+        API writes times, then the page key's column) and the key to ask for the next page
+        with (None after the last page). With a `grain`, buckets as in `points_json`."""
+        query = oldest_points_query(
+            kind,
+            since=since is not None,
+            until=until is not None,
+            grain=grain,
+            after=after is not None,
+        )
+        parameters = _window_parameters(task_id, limit, since, until, grain)
+        if after is not None:
+            parameters.update(zip(("after_time", "after_id"), after, strict=False))
+        rows = list((await self.session.execute(query, parameters)).all())
+        if len(rows) < limit:
+            return rows, None
+        last = rows[-1]
+        if grain is not None:
+            return rows, (last[-1],)
+        return rows, (datetime.fromisoformat(last[0].removesuffix("Z")), last[-1])
+
+    async def add_imported_points(
+        self, model: HistoryModel, task_id: str, rows: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Store imported points (of one task, distinct times) whose time has no point yet, and
+        fold them into the roll-ups; return how many were stored.
+
+        A concurrent import storing the same time makes the insert fail on the unique key of
+        imported times: the caller retries, and the check then finds that point.
+        """
+        if not rows:
+            return 0
+        found = await self.session.scalars(
+            select(model.recorded_at).where(
+                model.task_id == task_id,
+                model.recorded_at.in_([row["recorded_at"] for row in rows]),
+            )
+        )
+        taken = set(found)
+        new = [row for row in rows if row["recorded_at"] not in taken]
+        if new:
+            await self.session.execute(insert(cast(Table, model.__table__)), new)
+            await RollupRepository(self.session).record(model, new)
+        return len(new)
+
+    async def counted_points_back(
         self,
         model: HistoryModel,
         task_id: str,
         fields: Sequence[str],
-        *,
-        at_or_before: datetime | None = None,
-    ) -> dict[str, Any] | None:
-        """The task's last counted (not fallback) point, of one time the last stored, recorded
-        at or before `at_or_before` when given: its `fields` and recorded_at."""
-        # One seek down the primary key (task_id, recorded_at, id): no scan of the rows.
-        query = select(*(getattr(model, name) for name in fields), model.recorded_at).where(
-            model.task_id == task_id, model.source != Source.FALLBACK
+        windows: Sequence[timedelta] = (),
+    ) -> list[dict[str, Any] | None]:
+        """The task's last counted (not fallback) point, then for each window the last counted
+        point recorded at or before that point's time minus the window (None where there is
+        none; of one time, the last stored): their `fields` and recorded_at.
+
+        Two round trips at most, each part of them one seek down the primary key (task_id,
+        recorded_at, id), so the answer costs the same at any history length. (The windows'
+        times are sent as values: derived from the latest point within the statement, MariaDB
+        would check every newer row against them instead of seeking.)
+        """
+        connection = await self.session.connection()
+        names = (*fields, "recorded_at")
+        query = _counted_points_query(model, tuple(fields), 0)
+        latest = (await connection.execute(query, {"task_id": task_id})).first()
+        if latest is None:
+            return [None] * (len(windows) + 1)
+        found: dict[int, dict[str, Any]] = {0: {name: getattr(latest, name) for name in names}}
+        if windows:
+            query = _counted_points_query(model, tuple(fields), len(windows))
+            parameters: dict[str, Any] = {"task_id": task_id}
+            for part, window in enumerate(windows, start=1):
+                parameters[f"before_{part}"] = latest.recorded_at - window
+            for row in await connection.execute(query, parameters):
+                found[row.part] = {name: getattr(row, name) for name in names}
+        return [found.get(part) for part in range(len(windows) + 1)]
+
+    async def counted_values_at(
+        self, model: HistoryModel, field: str, moments: Mapping[str, datetime]
+    ) -> dict[str, Any]:
+        """For each task id, `field` of its last counted point at or before its moment (None
+        when it has none that old), in one statement."""
+        if not moments:
+            return {}
+        asked = union_all(
+            *(
+                select(
+                    literal(task_id).label("task_id"),
+                    literal(moment, model.recorded_at.type).label("moment"),
+                )
+                for task_id, moment in moments.items()
+            )
+        ).subquery()
+        # Per task, one look down the primary key from its moment.
+        value = (
+            select(getattr(model, field))
+            .where(
+                model.task_id == asked.c.task_id,
+                model.source != Source.FALLBACK,
+                model.recorded_at <= asked.c.moment,
+            )
+            .order_by(model.recorded_at.desc(), model.id.desc())
+            .limit(1)
+            .scalar_subquery()
         )
-        if at_or_before is not None:
-            query = query.where(model.recorded_at <= at_or_before)
-        query = query.order_by(model.recorded_at.desc(), model.id.desc()).limit(1)
-        row = (await self.session.execute(query)).first()
-        return None if row is None else dict(row._mapping)
+        found = await self.session.execute(select(asked.c.task_id, value))
+        answers: dict[str, Any] = {task_id: None for task_id in moments}
+        answers.update({task_id: then for task_id, then in found})
+        return answers
 
     async def _add(self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]) -> int:
         """Store the rows of slots that have none yet; return how many were stored."""
@@ -157,11 +277,16 @@ class HistoryRepository:
 
     async def _slots_taken(
         self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]
-    ) -> set[tuple[str, datetime]]:
+    ) -> set[tuple[str, datetime | None]]:
         """Which of the rows' (task, slot) pairs already have a row."""
         slots = [(row["task_id"], row["scheduled_for"]) for row in rows]
         found = await self.session.execute(_SLOTS_TAKEN[model], {"slots": slots})
         return {(task_id, scheduled_for) for task_id, scheduled_for in found}
+
+
+# Where an oldest-first page starts: after the row of this (recorded_at, id), or after the
+# bucket of this (bucket_start,).
+PointKey = tuple[Any, ...]
 
 
 @functools.cache
@@ -169,19 +294,96 @@ def newest_points_query(
     kind: HistoryKind, *, since: bool, until: bool, grain: Grain | None = None
 ) -> Select[Any]:
     # Built once per shape of window: the API runs it on every read that misses the cache. It
-    # walks the primary key backwards from the window's end: (task_id, recorded_at, id) of the
-    # rows, or (task_id, bucket_start) of a roll-up.
-    source = kind.table if grain is None else kind.bucket_tables[grain]
-    time = source.c.recorded_at if grain is None else source.c.bucket_start
-    # Of one time, the row stored last; a bucket has one time only.
-    order = [time.desc()] if grain is not None else [time.desc(), source.c.id.desc()]
-    query = select(*(source.c[field] for field in kind.fields))
-    query = query.where(source.c.task_id == bindparam("task_id"))
+    # walks the primary key backwards from the window's end.
+    source, time, keys = _window_source(kind, grain)
+    query = _in_window(select(*(source.c[field] for field in kind.fields)), time, since, until)
+    return query.order_by(*(key.desc() for key in keys)).limit(bindparam("limit"))
+
+
+@functools.cache
+def oldest_points_query(
+    kind: HistoryKind, *, since: bool, until: bool, grain: Grain | None, after: bool
+) -> Select[Any]:
+    # Keyset paging: each page is one forward range of the primary key from the last page's
+    # key, however far into the history it is (an OFFSET would walk every row before it).
+    source, time, keys = _window_source(kind, grain)
+    columns = [
+        _api_time(source.c.recorded_at) if field == "recorded_at" else source.c[field]
+        for field in kind.export_fields
+    ]
+    query = _in_window(select(*columns, keys[-1]), time, since, until)
+    if after:
+        after_time: Any = bindparam("after_time")
+        query = query.where(
+            time > after_time
+            if grain is not None
+            else or_(time > after_time, and_(time == after_time, keys[-1] > bindparam("after_id")))
+        )
+    return query.order_by(*keys).limit(bindparam("limit"))
+
+
+def _api_time(moment: Any) -> Any:
+    # Written by MySQL as the API writes times (orjson's ISO 8601 with a Z, the fraction only
+    # when there is one): an export renders a million of them, and reading them as text skips
+    # a datetime per point in the driver and another format call here.
+    fraction = func.if_(func.microsecond(moment) == 0, "", func.date_format(moment, ".%f"))
+    return func.concat(func.date_format(moment, "%Y-%m-%dT%H:%i:%s"), fraction, "Z")
+
+
+def _window_source(kind: HistoryKind, grain: Grain | None) -> tuple[Any, Any, list[Any]]:
+    """The table a view reads, its time column, and its primary key after task_id:
+    (recorded_at, id) of the rows, or (bucket_start) of a roll-up (a bucket has one time)."""
+    if grain is None:
+        return kind.table, kind.table.c.recorded_at, [kind.table.c.recorded_at, kind.table.c.id]
+    source = kind.bucket_tables[grain]
+    return source, source.c.bucket_start, [source.c.bucket_start]
+
+
+def _in_window(query: Select[Any], time: Any, since: bool, until: bool) -> Select[Any]:
+    query = query.where(time.table.c.task_id == bindparam("task_id"))
     if since:
         query = query.where(time >= bindparam("since"))
     if until:
         query = query.where(time <= bindparam("until"))
-    return query.order_by(*order).limit(bindparam("limit"))
+    return query
+
+
+def _window_parameters(
+    task_id: str, limit: int, since: datetime | None, until: datetime | None, grain: Grain | None
+) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"task_id": task_id, "limit": limit}
+    if since is not None:
+        # The bucket that holds `since` overlaps the window.
+        parameters["since"] = _naive_utc(since if grain is None else grain.start(since))
+    if until is not None:
+        parameters["until"] = _naive_utc(until)
+    return parameters
+
+
+@functools.cache
+def _counted_points_query(model: HistoryModel, fields: tuple[str, ...], windows: int) -> Any:
+    # Without windows, the latest counted point; with n, the newest counted point at or before
+    # each of before_1 … before_n, tagged with its part number.
+    def newest_counted(part: int) -> Select[Any]:
+        return (
+            select(
+                *(getattr(model, name) for name in fields),
+                model.recorded_at,
+                literal_column(str(part)).label("part"),
+            )
+            .where(model.task_id == bindparam("task_id"), model.source != Source.FALLBACK)
+            .order_by(model.recorded_at.desc(), model.id.desc())
+            .limit(1)
+        )
+
+    if not windows:
+        return newest_counted(0)
+    return union_all(
+        *(
+            newest_counted(part).where(model.recorded_at <= bindparam(f"before_{part}"))
+            for part in range(1, windows + 1)
+        )
+    )
 
 
 def _naive_utc(moment: datetime) -> datetime:

@@ -98,7 +98,25 @@ class RollupRepository:
             .order_by(model.bucket_start.desc())
             .limit(limit)
         )
-        return [dict(row._mapping) for row in await self.session.execute(query)]
+        connection = await self.session.connection()  # a Core read: no ORM execution needed
+        return [dict(row._mapping) for row in await connection.execute(query)]
+
+    async def buckets_since(
+        self, model: BucketModel, task_ids: Sequence[str], field: str, *, since: datetime
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Several tasks' buckets starting at or after `since`, oldest first, by task id:
+        recorded_at and `field`."""
+        if not task_ids:
+            return {}
+        query = (
+            select(model.task_id, model.recorded_at, getattr(model, field))
+            .where(model.task_id.in_(task_ids), model.bucket_start >= since)
+            .order_by(model.task_id, model.bucket_start)
+        )
+        found: dict[str, list[dict[str, Any]]] = {task_id: [] for task_id in task_ids}
+        for task_id, recorded_at, value in await self.session.execute(query):
+            found[task_id].append({"recorded_at": recorded_at, field: value})
+        return found
 
     async def rebuild(self, rollup: Rollup, task_id: str) -> None:
         """Recompute a task's buckets from its rows; running it twice changes nothing."""

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, cast
 
 from sqlalchemy import (
@@ -27,6 +27,7 @@ from shared.models import (
     MediaType,
     PostMetricsHistory,
     Task,
+    TaskHealth,
     TaskStatus,
     TaskType,
 )
@@ -78,6 +79,7 @@ def _success_values(now: object) -> dict[str, object]:
         "last_success_at": now,
         "consecutive_failures": 0,
         "last_error": None,
+        "health": TaskHealth.OK,
     }
 
 
@@ -136,6 +138,16 @@ class DueSlot:
 
     task_id: str
     scheduled_for: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeState:
+    """What recording a collection's outcome reads of its task, locked until commit."""
+
+    health: TaskHealth
+    consecutive_failures: int
+    interval_seconds: int
+    claimed_slot: datetime | None
 
 
 class TaskRepository:
@@ -210,6 +222,7 @@ class TaskRepository:
             updated_at=now,
             next_run_at=now,
             consecutive_failures=0,
+            health=TaskHealth.PENDING,
         )
         try:
             async with self.session.begin_nested():
@@ -242,6 +255,7 @@ class TaskRepository:
                 "updated_at": now,
                 "next_run_at": due,
                 "consecutive_failures": 0,
+                "health": TaskHealth.PENDING,
             }
             for username, due in zip(usernames, next_run_at, strict=True)
         ]
@@ -296,26 +310,107 @@ class TaskRepository:
         )
         return [DueSlot(task_id, slot) for task_id, slot in rows]
 
-    async def advance(self, task_ids: list[str], *, now: datetime) -> None:
-        """Move each task's `next_run_at` forward by whole intervals to the first slot after now.
+    async def advance(self, task_ids: list[str], *, now: datetime, lease: timedelta) -> None:
+        """Note each task's due slot as in flight and move `next_run_at` forward by whole
+        intervals to the first slot after now.
 
         Counting from the old slot, not from now, keeps the grid fixed (no drift); jumping past
-        every missed slot coalesces an outage into one run instead of a burst.
+        every missed slot coalesces an outage into one run instead of a burst. The claim is
+        checked again after `lease`, or half an interval if that is shorter, so that a lost job
+        is found before its next slot replaces it.
         """
         if not task_ids:
             return
         elapsed = func.timestampdiff(literal_column("SECOND"), Task.next_run_at, bindparam("now"))
         periods = func.floor(elapsed / Task.interval_seconds) + 1
+        check_after = func.least(bindparam("lease"), Task.interval_seconds / 2)
         await self.session.execute(
             update(Task)
             .where(Task.id.in_(task_ids))
-            .values(
-                next_run_at=func.timestampadd(
-                    literal_column("SECOND"), periods * Task.interval_seconds, Task.next_run_at
-                )
+            # In this order: MySQL assigns left to right, and the claim takes the slot being
+            # replaced.
+            .ordered_values(
+                (Task.claimed_slot, Task.next_run_at),
+                (
+                    Task.claim_expires_at,
+                    func.timestampadd(literal_column("SECOND"), check_after, bindparam("now")),
+                ),
+                (
+                    Task.next_run_at,
+                    func.timestampadd(
+                        literal_column("SECOND"), periods * Task.interval_seconds, Task.next_run_at
+                    ),
+                ),
             )
             .execution_options(synchronize_session=False),
-            {"now": now},
+            {"now": now, "lease": lease.total_seconds()},
+        )
+
+    async def claim_lapsed(self, *, now: datetime, limit: int) -> list[DueSlot]:
+        """Lock up to `limit` active tasks whose slot in flight is due a check."""
+        rows = await self.session.execute(
+            select(Task.id, Task.claimed_slot)
+            .where(Task.claim_expires_at <= now, Task.status == TaskStatus.ACTIVE)
+            .order_by(Task.claim_expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [DueSlot(task_id, slot) for task_id, slot in rows if slot is not None]
+
+    async def extend_claims(self, task_ids: Sequence[str], *, until: datetime) -> None:
+        """Check these tasks' slots in flight again at `until`."""
+        if task_ids:
+            await self.session.execute(
+                update(Task)
+                .where(Task.id.in_(task_ids))
+                .values(claim_expires_at=until)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def paused_ids(self) -> list[str]:
+        """Every paused task, share-locked: a resume (which locks the task before clearing its
+        flag) waits until the caller has set the flags and committed."""
+        rows = await self.session.scalars(
+            select(Task.id).where(Task.status == TaskStatus.PAUSED).with_for_update(read=True)
+        )
+        return list(rows)
+
+    async def lock_outcome_states(self, task_ids: Sequence[str]) -> dict[str, OutcomeState]:
+        """Lock these tasks (in id order, as every writer does) for recording outcomes."""
+        if not task_ids:
+            return {}
+        rows = await self.session.execute(
+            select(
+                Task.id,
+                Task.health,
+                Task.consecutive_failures,
+                Task.interval_seconds,
+                Task.claimed_slot,
+            )
+            .where(Task.id.in_(sorted(task_ids)))
+            .order_by(Task.id)
+            .with_for_update()
+        )
+        return {row[0]: OutcomeState(*row[1:]) for row in rows}
+
+    async def release_claims(self, task_ids: Sequence[str]) -> None:
+        """Forget these tasks' slots in flight: their outcome is recorded."""
+        if task_ids:
+            await self.session.execute(
+                update(Task)
+                .where(Task.id.in_(task_ids))
+                .values(claimed_slot=None, claim_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def release_claim(self, task_id: str, slot: datetime) -> None:
+        """Forget the task's slot in flight if it is still `slot`: its job ended without a
+        record (skipped or dropped)."""
+        await self.session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.claimed_slot == slot)
+            .values(claimed_slot=None, claim_expires_at=None)
+            .execution_options(synchronize_session=False)
         )
 
     async def record_success(
@@ -347,15 +442,29 @@ class TaskRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def record_failure(self, task_id: str, *, now: datetime, error: str) -> None:
-        """Note a failed fetch and why (the message must already be free of secrets)."""
+    async def record_failure(
+        self,
+        task_id: str,
+        *,
+        now: datetime,
+        error: str,
+        health: TaskHealth,
+        consecutive_failures: int,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """Note a failed fetch and why (the message must already be free of secrets), and the
+        task's health after it; `retry_at` puts the next slot off until then at least."""
+        values: dict[str, object] = {
+            "last_run_at": now,
+            "consecutive_failures": consecutive_failures,
+            "last_error": error[:MAX_ERROR_LENGTH],
+            "health": health,
+        }
+        if retry_at is not None:
+            values["next_run_at"] = func.greatest(Task.next_run_at, retry_at)
         await self.session.execute(
             update(Task)
             .where(Task.id == task_id)
-            .values(
-                last_run_at=now,
-                consecutive_failures=Task.consecutive_failures + 1,
-                last_error=error[:MAX_ERROR_LENGTH],
-            )
+            .values(values)
             .execution_options(synchronize_session=False)
         )

@@ -10,14 +10,18 @@ from redis.asyncio import Redis
 
 from shared.redis_keys import RedisKeys
 from shared.repositories.history import HistoryRepository
+from shared.settings import Settings
 from tests.api.support import (
     INFLUENCER,
     POST,
     Sessions,
+    add_api_key,
     add_influencer_points,
     add_post_points,
+    assert_error,
     create_task,
     learn_user_id,
+    running_app,
 )
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -176,3 +180,48 @@ async def test_a_lease_left_by_another_read_counts_as_a_miss(
     assert await likes(client, f"{VIDEO_HISTORY}/{POST_CODE}") == [500]
     # The other read still holds the lease, so this one answered without filling the key.
     assert await redis.get(keys.post_history(POST_CODE)) == b"lease:someone-else"
+
+
+async def test_a_hit_is_answered_as_the_route_answers_it(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    await profile(client, sessions)
+    path = f"{USER_HISTORY}/{USER_ID}"
+    missed = await client.get(path)
+    hit = await client.get(path)
+    assert await cache_counts(client, "influencer") == {"hit": 1.0, "miss": 1.0, "error": 0.0}
+
+    assert hit.content == missed.content
+    for header in ("content-type", "content-length"):
+        assert hit.headers[header] == missed.headers[header]
+    assert hit.headers["x-request-id"] != missed.headers["x-request-id"]
+    metrics = (await client.get("/metrics")).text
+    route = f"{USER_HISTORY}/{{user_id}}"
+    assert f'api_requests_total{{method="GET",route="{route}",status="200"}} 2.0' in metrics
+
+
+async def test_a_hit_still_needs_a_key_and_takes_its_token(
+    settings: Settings, sessions: Sessions
+) -> None:
+    async with running_app(settings.model_copy(update={"api_auth": "required"})) as guarded:
+        key = {"X-API-Key": await add_api_key(sessions)}
+        task_id = await create_task(guarded, POST, POST_CODE, headers=key)
+        await add_post_points(sessions, task_id, post_code=POST_CODE, start=START, count=1)
+        path = f"{VIDEO_HISTORY}/{POST_CODE}"
+        assert (await guarded.get(path, headers=key)).status_code == 200  # fills the cache
+
+        assert_error(await guarded.get(path), 401, "missing_api_key")
+        hit = await guarded.get(path, headers=key)
+        assert hit.status_code == 200
+        assert await cache_counts(guarded, "post") == {"hit": 1.0, "miss": 1.0, "error": 0.0}
+        assert int(hit.headers["x-ratelimit-remaining"]) < int(hit.headers["x-ratelimit-limit"])
+
+
+async def test_a_path_that_names_no_cache_key_gets_the_routes_answer(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    await profile(client, sessions)
+    too_long = await client.get(f"{USER_HISTORY}/{'9' * 5000}")
+    assert_error(too_long, 422, "validation_error")
+    bad_code = await client.get(f"{VIDEO_HISTORY}/not*a*code")
+    assert_error(bad_code, 422, "validation_error")

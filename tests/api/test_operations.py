@@ -142,12 +142,21 @@ async def test_the_openapi_document_describes_every_route_with_examples(
         for method, operation in item.items()
     }
     api_routes = [key for key in operations if key[1].startswith("/api/v1/instagram/")]
-    assert len(api_routes) == 16  # the seed's 14 and the two statistics routes
+    # The seed's 14, the two statistics routes, and per kind two exports and an import.
+    assert len(api_routes) == 22
     for key in api_routes:
         responses = operations[key]["responses"]
         success = next(code for code in responses if code.startswith("2"))
+        if key[1].endswith("/export"):  # a file, not an envelope
+            content = responses[success]["content"]
+            assert set(content) == {"text/csv; charset=utf-8", "application/x-ndjson"}, key
+            assert all(media["example"] for media in content.values()), key
+            continue
         assert "example" in responses[success]["content"]["application/json"], key
         assert "$ref" in str(responses[success]["content"]["application/json"]["schema"]), key
+    imports = operations[("POST", f"{INFLUENCER.prefix}/user_history/{{user_id}}/import")]
+    assert {"404", "413", "415", "422"} <= set(imports["responses"])
+    assert set(imports["requestBody"]["content"]) == {"text/csv", "application/x-ndjson"}
     create = operations[("POST", f"{INFLUENCER.prefix}/create_monitor_task")]
     assert "409" in create["responses"]
     assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
@@ -172,10 +181,15 @@ ERROR_CODES = {
     "invalid_json",
     "missing_api_key",
     "invalid_api_key",
+    "cross_site_request",
     "task_not_found",
     "already_monitored",
     "task_stopped",
     "payload_too_large",
+    "too_many_points",
+    "unsupported_media_type",
+    "invalid_header",
+    "invalid_encoding",
     "request_timeout",
     "validation_error",
     "rate_limited",

@@ -22,6 +22,9 @@ from shared.settings import Settings
 from tests.api.support import Sessions
 
 SCHEMATHESIS = Path(sys.executable).with_name("st")
+ROOT = Path(__file__).resolve().parents[2]
+# Serializers for the media types schemathesis does not know (the imports' NDJSON).
+HOOKS = "tests.api.schemathesis_hooks"
 EXAMPLES_PER_OPERATION = 40
 # The run ends well within this; a hang must not stall the suite.
 RUN_TIMEOUT_SECONDS = 240
@@ -130,6 +133,7 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_break(
         "--no-color",
         # Schemathesis keeps a cache in its working directory; the checkout stays clean.
         cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": HOOKS, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -7,7 +7,7 @@ import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
-from shared.models import Task, TaskStatus
+from shared.models import Task, TaskHealth, TaskStatus
 from shared.redis_keys import RedisKeys
 from shared.repositories.tasks import TaskRepository
 from tests.api.support import (
@@ -50,6 +50,7 @@ async def test_create_answers_201_with_an_active_task_due_now(
             "status": "active",
             "interval_seconds": 1800,
             **kind.default_options,
+            "warnings": [],
         },
     }
     task = await stored_task(sessions, task_id)
@@ -126,6 +127,7 @@ async def test_creating_a_stopped_target_restarts_it_with_the_new_interval(
         "status": "active",
         "interval_seconds": 86400,
         **kind.default_options,
+        "warnings": [],
     }
     task = await stored_task(sessions, task_id)
     assert (task.status, task.interval_seconds) == (TaskStatus.ACTIVE, 86400)
@@ -174,8 +176,10 @@ async def test_tasks_lists_every_task_of_its_kind_oldest_first(
         "created_at",
         "updated_at",
         *kind.default_options,
+        "health",
     }
     assert listed[0]["created_at"].endswith("Z")
+    assert listed[0]["health"]["state"] == "pending"
 
 
 async def test_tasks_is_empty_when_there_are_none(client: AsyncClient, kind: Kind) -> None:
@@ -183,13 +187,55 @@ async def test_tasks_is_empty_when_there_are_none(client: AsyncClient, kind: Kin
     assert response.json() == {"status_code": 200, "success": True, "data": []}
 
 
+PENDING = {
+    "state": "pending",
+    "last_run_at": None,
+    "last_success_at": None,
+    "consecutive_failures": 0,
+    "last_error": None,
+}
+
+
 async def test_task_status(client: AsyncClient, kind: Kind) -> None:
     task_id = await create_task(client, kind)
     response = await client.get(f"{kind.prefix}/task_status/{task_id}")
-    assert response.json() == {"status_code": 200, "success": True, "data": {"status": "active"}}
+    body = response.json()
+    assert (body["status_code"], body["success"]) == (200, True)
+    assert (body["data"]["status"], body["data"]["health"]) == ("active", PENDING)
     await client.post(f"{kind.prefix}/pause_task/{task_id}")
     response = await client.get(f"{kind.prefix}/task_status/{task_id.upper()}")
-    assert response.json()["data"] == {"status": "paused"}
+    data = response.json()["data"]
+    assert (data["status"], data["health"]) == ("paused", PENDING)
+
+
+async def test_task_status_and_tasks_show_what_the_collections_recorded(
+    client: AsyncClient, kind: Kind, sessions: Sessions
+) -> None:
+    task_id = await create_task(client, kind)
+    succeeded = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    failed = succeeded + timedelta(hours=1)
+    async with sessions.begin() as session:
+        tasks = TaskRepository(session)
+        await tasks.record_success(task_id, now=succeeded)
+        await tasks.record_failure(
+            task_id,
+            now=failed,
+            error="TikHub /v1: HTTP 404: User not found.",
+            health=TaskHealth.UNAVAILABLE,
+            consecutive_failures=1,
+        )
+
+    status = (await client.get(f"{kind.prefix}/task_status/{task_id}")).json()["data"]
+    [listed] = (await client.get(f"{kind.prefix}/tasks")).json()["data"]
+
+    expected = {
+        "state": "unavailable",
+        "last_run_at": "2026-11-21T13:00:00Z",
+        "last_success_at": "2026-11-21T12:00:00Z",
+        "consecutive_failures": 1,
+        "last_error": "TikHub /v1: HTTP 404: User not found.",
+    }
+    assert status["health"] == listed["health"] == expected
 
 
 @pytest.mark.parametrize("action", ["task_status", "pause_task", "resume_task"])

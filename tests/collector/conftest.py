@@ -9,7 +9,6 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from services.collector.collect import Collector
-from services.collector.connections import TikHubConnections
 from services.collector.metrics import CollectorMetrics
 from services.collector.worker import build_collector
 from shared.settings import Settings
@@ -78,22 +77,16 @@ async def collector(
     async def record_wait(seconds: float) -> None:
         waits.append(seconds)
 
-    http = TikHubConnections(
-        collector_settings.tikhub_base_url,
-        collector_settings.tikhub_api_key.get_secret_value(),
-        timeout_seconds=collector_settings.tikhub_timeout_seconds,
-        max_connections=collector_settings.collector_max_jobs,
-    )
-    yield build_collector(
+    collector = build_collector(
         collector_settings,
         redis=redis,
         sessions=sessions,
-        http=http,
         metrics=metrics,
         sleep=record_wait,
         clock=clock,
     )
-    await http.aclose()
+    yield collector
+    await collector.pool.aclose()
 
 
 @pytest.fixture

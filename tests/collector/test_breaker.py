@@ -14,6 +14,7 @@ from services.collector.tikhub import PROFILE_V1, PROFILE_V3
 from shared.models import TaskType
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
+from shared.tikhub_usage import key_fingerprint
 from tests.collector.conftest import FakeClock
 from tests.collector.support import (
     Sessions,
@@ -76,7 +77,7 @@ async def test_repeated_failures_open_it_then_one_probe_closes_it(
 
     # After the cool-off one job probes; while it is out, the others keep waiting.
     clock.advance(collector_settings.collector_breaker_cooloff_seconds + 1)
-    assert (await collector.breaker.admit()).state is BreakerState.HALF_OPEN
+    assert (await collector.pool.members[0].breaker.admit()).state is BreakerState.HALF_OPEN
     with pytest.raises(Deferred):
         await collector.collect(tasks[3], slot, job_try=1)
 
@@ -105,7 +106,7 @@ async def test_a_failed_probe_opens_it_again(
 
     assert await collector.collect(tasks[2], slot, job_try=1) is Outcome.FAILED  # the probe
 
-    admission = await collector.breaker.admit()
+    admission = await collector.pool.members[0].breaker.admit()
     assert admission.state is BreakerState.OPEN
     assert admission.retry_in == pytest.approx(collector_settings.collector_breaker_cooloff_seconds)
 
@@ -122,7 +123,7 @@ async def test_a_success_resets_the_count_of_failures(
 
     # One failure after a success is the first of a new run, not the second of the old one.
     assert await collector.collect(tasks[2], slot, job_try=1) is Outcome.FAILED
-    assert (await collector.breaker.admit()).state is BreakerState.CLOSED
+    assert (await collector.pool.members[0].breaker.admit()).state is BreakerState.CLOSED
 
 
 async def test_a_rejected_key_keeps_it_open_until_an_operator_clears_it(
@@ -152,10 +153,12 @@ async def test_a_rejected_key_keeps_it_open_until_an_operator_clears_it(
         == BreakerState.CREDENTIALS
     )
     api_key = collector_settings.tikhub_api_key.get_secret_value()
-    description = await describe_breaker(redis, keys.tikhub_breaker, api_key=api_key, now=clock.now)
+    description = await describe_breaker(
+        redis, keys.tikhub_breaker(key_fingerprint(api_key)), api_key=api_key, now=clock.now
+    )
     assert "API key was rejected" in description
 
-    assert await collector.breaker.clear()
+    assert await collector.pool.members[0].breaker.clear()
     v1.return_value = UP
     assert await collector.collect(tasks[1], slot, job_try=2) is Outcome.LIVE
 
@@ -164,14 +167,15 @@ async def test_a_process_with_a_new_key_probes_past_the_old_keys_rejection(
     collector: Collector, sessions: Sessions, tikhub: respx.MockRouter, redis: Redis
 ) -> None:
     tikhub.get(PROFILE_V1).return_value = UP
-    await collector.breaker.record_rejected_credentials("TikHub: HTTP 401: old key")
+    breaker = collector.pool.members[0].breaker
+    await breaker.record_rejected_credentials("TikHub: HTTP 401: old key")
     # Another deployment's process, still on the old key, wrote its fingerprint; this one's
     # key differs, as after a rotation.
-    await redis.hset(collector.breaker.key, "credential", "fingerprint-of-the-old-key")  # type: ignore[misc]  # redis-py types hset as maybe-sync
+    await redis.hset(breaker.key, "credential", "fingerprint-of-the-old-key")  # type: ignore[misc]  # redis-py types hset as maybe-sync
     task_id = await hourly_task(sessions, "instagram")
 
     assert await collector.collect(task_id, slot_now(), job_try=1) is Outcome.LIVE
-    assert await redis.exists(collector.breaker.key) == 0
+    assert await redis.exists(breaker.key) == 0
 
 
 async def test_an_open_breaker_past_the_slots_deadline_ends_the_slot(
@@ -183,6 +187,7 @@ async def test_an_open_breaker_past_the_slots_deadline_ends_the_slot(
         await collector.collect(task.id, slot, job_try=1)
     calls = tikhub_down.calls.call_count
 
-    # A 30 s task cannot wait out a 30 s cool-off: the slot is recorded as not collected.
-    assert await collector.collect(tasks[2].id, slot, job_try=1) is Outcome.FAILED
+    # A 30 s task cannot wait out a 30 s cool-off: the slot is dropped, without a row.
+    assert await collector.collect(tasks[2].id, slot, job_try=1) is Outcome.DROPPED
     assert tikhub_down.calls.call_count == calls
+    assert await influencer_rows(sessions) == []

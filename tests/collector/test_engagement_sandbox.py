@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from services.collector.collect import Collector, Outcome
-from services.collector.connections import TikHubConnections
 from services.collector.metrics import CollectorMetrics
 from services.collector.tikhub import PROFILE_V1, USER_POSTS_PAGE, USER_POSTS_V1
 from services.collector.worker import build_collector
@@ -63,21 +62,15 @@ async def sandbox() -> AsyncIterator[Sandbox]:
 async def sampling_collector(
     collector_settings: Settings, redis: Redis, sessions: Sessions, sandbox: Sandbox
 ) -> AsyncIterator[Collector]:
-    http = TikHubConnections(
-        "http://sandbox.test",
-        "sandbox-key",
-        timeout_seconds=collector_settings.tikhub_timeout_seconds,
-        max_connections=1,
-        transport=sandbox.transport,
-    )
-    yield build_collector(
+    collector = build_collector(
         collector_settings,
         redis=redis,
         sessions=sessions,
-        http=http,
         metrics=CollectorMetrics(CollectorRegistry()),
+        transport=sandbox.transport,
     )
-    await http.aclose()
+    yield collector
+    await collector.pool.aclose()
 
 
 @pytest.fixture

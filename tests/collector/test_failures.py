@@ -11,9 +11,10 @@ from structlog.testing import capture_logs
 from services.collector.collect import Collector, Deferred, Outcome
 from services.collector.tikhub import PROFILE_V1, PROFILE_V3
 from services.collector.tikhub_errors import retry_after_seconds
-from shared.models import Source, TaskType
+from shared.models import Source, TaskHealth, TaskType
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
+from shared.tikhub_usage import key_fingerprint
 from tests.collector.support import (
     Sessions,
     failure,
@@ -137,7 +138,7 @@ async def test_a_rejected_key_is_never_retried_and_the_job_waits_for_a_new_one(
         await collector.collect(task.id, slot_now(), job_try=1)
 
     assert (v1.call_count, v3.call_count) == (1, 0)
-    breaker = await redis.hgetall(keys.tikhub_breaker)  # type: ignore[misc]  # redis-py types hset as maybe-sync
+    breaker = await redis.hgetall(keys.tikhub_breaker(key_fingerprint(key)))  # type: ignore[misc]  # redis-py types hset as maybe-sync
     assert breaker[b"credential"]
     assert f"HTTP {status}".encode() in breaker[b"reason"]
     assert key.encode() not in b"".join(breaker.values())
@@ -145,7 +146,7 @@ async def test_a_rejected_key_is_never_retried_and_the_job_waits_for_a_new_one(
     assert key not in repr(logs)
 
 
-async def test_a_402_that_echoes_the_key_is_recorded_on_the_task_without_it(
+async def test_a_402_that_echoes_the_key_defers_the_slot_without_it(
     collector: Collector,
     collector_settings: Settings,
     sessions: Sessions,
@@ -155,26 +156,23 @@ async def test_a_402_that_echoes_the_key_is_recorded_on_the_task_without_it(
     tikhub.get(PROFILE_V1).respond(
         402, json=failure(402, f"Insufficient balance (Authorization: Bearer {key})")
     )
-    task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
-    # A slot whose next one is already due: no point waiting for a new key.
-    late_slot = slot_now() - timedelta(seconds=task.interval_seconds)
+    task = await make_task(sessions, TaskType.INFLUENCER, "instagram", interval_seconds=3600)
 
-    with capture_logs() as logs:
-        outcome = await collector.collect(task.id, late_slot, job_try=1)
+    with capture_logs() as logs, pytest.raises(Deferred) as deferred:
+        await collector.collect(task.id, slot_now(), job_try=1)
 
-    assert outcome is Outcome.FAILED
-    task = await reload(sessions, task.id)
-    assert task.last_error is not None
-    assert "Insufficient balance" in task.last_error
-    assert key not in task.last_error
+    assert "Insufficient balance" in str(deferred.value)
+    assert key not in str(deferred.value)
     assert key not in repr(logs)
+    # The key, not the target, is at fault: the task's health is left as it was.
+    assert (await reload(sessions, task.id)).health is TaskHealth.PENDING
 
 
 async def test_a_failed_fetch_writes_the_last_good_numbers_marked_fallback(
     collector: Collector, sessions: Sessions, tikhub: respx.MockRouter
 ) -> None:
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
-    first_slot = slot_now() - timedelta(seconds=30)
+    first_slot = slot_now() - timedelta(seconds=10)
     v1 = tikhub.get(PROFILE_V1)
     v1.return_value = httpx.Response(200, json=PROFILE)
     assert await collector.collect(task.id, first_slot, job_try=1) is Outcome.LIVE
@@ -214,7 +212,7 @@ async def test_a_target_that_is_gone_gets_no_fallback_row(
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
     v1 = tikhub.get(PROFILE_V1)
     v1.return_value = httpx.Response(200, json=PROFILE)
-    await collector.collect(task.id, slot_now() - timedelta(seconds=30), job_try=1)
+    await collector.collect(task.id, slot_now() - timedelta(seconds=10), job_try=1)
 
     v1.return_value = httpx.Response(404, json=failure(404, "User not found."))
     assert await collector.collect(task.id, slot_now(), job_try=1) is Outcome.FAILED

@@ -11,13 +11,12 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import OperationalError
 
 from services.collector.collect import Collector, Deferred, Outcome
-from services.collector.connections import TikHubConnections
 from services.collector.metrics import CollectorMetrics
 from services.collector.tikhub import POST_BY_URL, PROFILE_V1
 from services.collector.worker import WorkerSettings, build_collector, collect, worker_options
 from shared.db import create_engine, create_session_factory
 from shared.jobs import COLLECT_FUNCTION, collect_job_id
-from shared.models import Source, TaskStatus, TaskType, utcnow
+from shared.models import Source, TaskHealth, TaskStatus, TaskType, utcnow
 from shared.redis_keys import RedisKeys
 from shared.repositories.tasks import TaskRepository
 from shared.settings import Settings
@@ -37,10 +36,10 @@ from tests.collector.support import (
 PROFILE = success(flat_profile())
 
 
-async def book_rate_budget(redis: Redis, keys: RedisKeys, *, seconds: int) -> None:
+async def book_rate_budget(redis: Redis, collector: Collector, *, seconds: int) -> None:
     """As if every process's TikHub calls for the next `seconds` were already booked."""
     booked_until = (await redis.time())[0] + seconds
-    await redis.set(keys.tikhub_rate_limiter, f"{booked_until * 1_000_000}")
+    await redis.set(collector.pool.members[0].limiter.key, f"{booked_until * 1_000_000}")
 
 
 async def test_a_paused_task_makes_no_tikhub_call(
@@ -131,7 +130,7 @@ async def test_a_saturated_rate_budget_defers_the_job_without_calling(
 ) -> None:
     v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram", interval_seconds=3600)
-    await book_rate_budget(redis, keys, seconds=60)
+    await book_rate_budget(redis, collector, seconds=60)
 
     with pytest.raises(Deferred) as deferred:
         await collector.collect(task.id, slot_now(), job_try=1)
@@ -147,26 +146,61 @@ async def test_a_saturated_rate_budget_defers_the_job_without_calling(
     )
 
 
-async def test_a_slot_deferred_past_its_deadline_ends_as_a_fallback_row(
+async def test_a_slot_deferred_past_its_next_slot_is_dropped_without_a_row(
+    collector: Collector,
+    sessions: Sessions,
+    tikhub: respx.MockRouter,
+    redis: Redis,
+    keys: RedisKeys,
+    metrics: CollectorMetrics,
+) -> None:
+    v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
+    task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
+    await collector.collect(task.id, slot_now() - timedelta(seconds=10), job_try=1)
+    await book_rate_budget(redis, collector, seconds=60)
+
+    # The next slot (30 s later) would be due before the budget frees up.
+    assert await collector.collect(task.id, slot_now(), job_try=1) is Outcome.DROPPED
+
+    assert v1.call_count == 1
+    # No fallback row passes the old numbers off as this slot's, and TikHub did not fail.
+    assert [row.source for row in await influencer_rows(sessions)] == [Source.LIVE]
+    stored = await reload(sessions, task.id)
+    assert (stored.health, stored.consecutive_failures) == (TaskHealth.OK, 0)
+    assert (
+        metrics.registry.get_sample_value("collector_collections_total", {"outcome": "dropped"})
+        == 1
+    )
+
+
+async def test_a_catch_up_slot_past_its_interval_is_collected_live_when_its_next_slot_is_ahead(
     collector: Collector,
     sessions: Sessions,
     tikhub: respx.MockRouter,
     redis: Redis,
     keys: RedisKeys,
 ) -> None:
+    # The scheduler was down for 40 s: the 30 s task's catch-up slot is 40 s old, and claiming
+    # it moved the task's next slot 20 s ahead.
     v1 = tikhub.get(PROFILE_V1).respond(200, json=PROFILE)
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
-    await collector.collect(task.id, slot_now() - timedelta(seconds=60), job_try=1)
-    await book_rate_budget(redis, keys, seconds=60)
+    slot = slot_now() - timedelta(seconds=40)
+    async with sessions.begin() as session:
+        stored = await TaskRepository(session).get(task.id, lock="update")
+        assert stored is not None
+        stored.next_run_at = slot + timedelta(seconds=60)
+    await book_rate_budget(redis, collector, seconds=3)
 
-    # The next slot (30 s later) would be due before the budget frees up.
-    assert await collector.collect(task.id, slot_now(), job_try=1) is Outcome.FALLBACK
+    # Its first rate-limit deferral does not end it...
+    with pytest.raises(Deferred):
+        await collector.collect(task.id, slot, job_try=1)
+    await redis.delete(collector.pool.members[0].limiter.key)
+    # ...and once TikHub has room, it is collected live.
+    assert await collector.collect(task.id, slot, job_try=2) is Outcome.LIVE
 
     assert v1.call_count == 1
-    assert [row.source for row in await influencer_rows(sessions)] == [Source.LIVE, Source.FALLBACK]
-    last_error = (await reload(sessions, task.id)).last_error or ""
-    assert "not collected" in last_error
-    assert "rate budget" in last_error
+    [row] = await influencer_rows(sessions)
+    assert (row.source, row.scheduled_for) == (Source.LIVE, slot)
 
 
 async def test_the_job_function_turns_a_deferral_into_an_arq_retry(
@@ -177,7 +211,7 @@ async def test_the_job_function_turns_a_deferral_into_an_arq_retry(
     keys: RedisKeys,
 ) -> None:
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram", interval_seconds=3600)
-    await book_rate_budget(redis, keys, seconds=60)
+    await book_rate_budget(redis, collector, seconds=60)
 
     ctx = {
         "collector": collector,
@@ -185,6 +219,7 @@ async def test_the_job_function_turns_a_deferral_into_an_arq_retry(
         "redis": redis,
         "job_id": "collect:deferred",
         "job_try": 1,
+        "enqueue_time": utcnow(),
     }
     with pytest.raises(Retry):
         await collect(ctx, task.id, slot_now())
@@ -240,9 +275,8 @@ async def test_an_unreachable_database_defers_the_job_instead_of_losing_the_slot
         update={"database_url": "mysql+asyncmy://root@127.0.0.1:1/instagram_monitor"}
     )
     engine = create_engine(nowhere)
-    http = TikHubConnections(nowhere.tikhub_base_url, "key", timeout_seconds=5, max_connections=10)
     collector = build_collector(
-        nowhere, redis=redis, sessions=create_session_factory(engine), http=http, metrics=metrics
+        nowhere, redis=redis, sessions=create_session_factory(engine), metrics=metrics
     )
     try:
         with pytest.raises(Deferred) as deferred:
@@ -253,5 +287,5 @@ async def test_an_unreachable_database_defers_the_job_instead_of_losing_the_slot
         with pytest.raises(OperationalError):
             await collector.collect("some-task", slot_now() - timedelta(hours=2), job_try=1)
     finally:
-        await http.aclose()
+        await collector.pool.aclose()
         await engine.dispose()

@@ -16,7 +16,11 @@ async def test_calls_are_booked_a_spacing_apart_and_refused_beyond_the_longest_w
 ) -> None:
     metrics = CollectorMetrics(CollectorRegistry())
     limiter = RateLimiter(
-        redis, keys.tikhub_rate_limiter, rate_per_second=20, max_wait_seconds=0.12, metrics=metrics
+        redis,
+        keys.tikhub_rate_limiter("k"),
+        rate_per_second=20,
+        max_wait_seconds=0.12,
+        metrics=metrics,
     )
 
     # At 20/s the slots are 0, 50 and 100 ms away; a fourth would be 150 ms away.
@@ -35,7 +39,11 @@ async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_sta
     rate = 10
     metrics = CollectorMetrics(CollectorRegistry())
     limiter = RateLimiter(
-        redis, keys.tikhub_rate_limiter, rate_per_second=rate, max_wait_seconds=5, metrics=metrics
+        redis,
+        keys.tikhub_rate_limiter("k"),
+        rate_per_second=rate,
+        max_wait_seconds=5,
+        metrics=metrics,
     )
     sent: list[float] = []
 

@@ -1,8 +1,6 @@
 """A real collector process outliving its Redis: down at start, then killed and restarted empty."""
 
 import asyncio
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +18,16 @@ from shared.jobs import COLLECT_FUNCTION, collect_job_id
 from shared.models import TaskType
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
-from tests.collector.processes import StandInTikHub, collector_env, spawn_collector, wait_for
+from tests.collector.processes import (
+    RedisServer,
+    StandInTikHub,
+    collector_env,
+    free_port,
+    logged_times,
+    spawn_collector,
+    stopped_after,
+    wait_for,
+)
 from tests.collector.support import Sessions, influencer_rows, make_task, slot_now
 
 WAIT_SECONDS = 15
@@ -28,56 +35,26 @@ WAIT_SECONDS = 15
 
 @pytest.fixture
 def redis_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class RedisServer:
-    """A redis-server of the test's own, without persistence, that the test kills at will."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
+    return free_port()
 
 
 @pytest.fixture
 def own_redis(redis_port: int) -> Iterator[RedisServer]:
     server = RedisServer(redis_port)
     yield server
-    if server.process is not None and server.process.poll() is None:
-        server.kill()
+    server.stop()
 
 
 @asynccontextmanager
 async def collector_process(
     env: dict[str, str], log: Path
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await spawn_collector(env, log)
-    try:
+    async with stopped_after(await spawn_collector(env, log)) as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(process.wait(), WAIT_SECONDS)
 
 
 async def logged(log: Path, event: str, *, times: int = 1) -> None:
-    async def seen() -> bool:
-        return (await asyncio.to_thread(log.read_text)).count(f'"{event}"') >= times
-
-    await wait_for(seen, f"{event} logged {times} times", seconds=WAIT_SECONDS)
+    await logged_times(log, event, times=times, seconds=WAIT_SECONDS)
 
 
 async def test_the_collector_waits_for_redis_and_collects_again_after_it_restarts_empty(

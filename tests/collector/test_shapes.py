@@ -224,7 +224,7 @@ async def test_a_posts_details_are_stored_as_first_read(
     route = tikhub.get(POST_BY_URL).respond(200, json=success(first))
     task = await make_task(sessions, TaskType.POST, "CxYQJO8xuC6")
     slot = slot_now()
-    assert await collector.collect(task.id, slot - timedelta(seconds=30), job_try=1) is (
+    assert await collector.collect(task.id, slot - timedelta(seconds=10), job_try=1) is (
         Outcome.LIVE
     )
 

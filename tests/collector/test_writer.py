@@ -1,12 +1,15 @@
 """Group commit: jobs' writes share transactions without sharing each other's failures."""
 
 import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import DBAPIError
 
 from services.collector.writer import SlotRecord, SlotWriter
 from shared.models import Source, TaskType, utcnow
+from shared.repositories.tasks import TaskRepository
 from tests.collector.support import Sessions, influencer_rows, make_task, reload, slot_now
 
 
@@ -24,7 +27,7 @@ def profile_record(task_id: str, followers: int, *, user_id: int | None = None) 
         "following_count": None,
         "post_count": None,
     }
-    return SlotRecord(task_id, TaskType.INFLUENCER, row, now, user_id=user_id)
+    return SlotRecord(task_id, TaskType.INFLUENCER, slot_now(), row, now, user_id=user_id)
 
 
 async def test_a_bad_record_fails_alone_and_the_others_are_committed(sessions: Sessions) -> None:
@@ -58,7 +61,9 @@ async def test_a_failure_record_notes_the_error_and_a_fallback_row(sessions: Ses
     row = {**(record.row or {}), "source": Source.FALLBACK}
     writer = SlotWriter(sessions)
 
-    await writer.write(SlotRecord(task.id, TaskType.INFLUENCER, row, record.now, error="HTTP 503"))
+    await writer.write(
+        SlotRecord(task.id, TaskType.INFLUENCER, record.slot, row, record.now, error="HTTP 503")
+    )
 
     [stored] = await influencer_rows(sessions)
     assert stored.source is Source.FALLBACK
@@ -78,3 +83,27 @@ async def test_every_write_is_committed_when_it_returns(sessions: Sessions, coun
     await asyncio.gather(*(writer.write(profile_record(t.id, n)) for n, t in enumerate(tasks)))
 
     assert len(await influencer_rows(sessions)) == count
+
+
+async def test_recording_a_slot_ends_its_claim_and_only_its_own(sessions: Sessions) -> None:
+    done, other = [
+        await make_task(sessions, TaskType.INFLUENCER, name) for name in ("done", "other")
+    ]
+    async with sessions.begin() as session:
+        # As the scheduler claims them: each in flight for the slot it was due for.
+        await TaskRepository(session).advance(
+            [done.id, other.id], now=utcnow(), lease=timedelta(seconds=60)
+        )
+    writer = SlotWriter(sessions)
+
+    await writer.write(slot_record(done.id, done.next_run_at))
+    await writer.write(slot_record(other.id, other.next_run_at - timedelta(seconds=30)))
+
+    assert (await reload(sessions, done.id)).claimed_slot is None
+    # A late record of an older slot leaves the newer slot in flight.
+    assert (await reload(sessions, other.id)).claimed_slot == other.next_run_at
+
+
+def slot_record(task_id: str, slot: datetime) -> SlotRecord:
+    record = profile_record(task_id, 100)
+    return replace(record, slot=slot, row={**(record.row or {}), "scheduled_for": slot})

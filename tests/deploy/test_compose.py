@@ -172,7 +172,10 @@ def test_the_sandbox_is_an_opt_in_profile_the_collector_can_use(
     # With no key configured the collector sends a stand-in the sandbox accepts.
     key = re.fullmatch(r"\$\{TIKHUB_API_KEY:-(.+)\}", collector["environment"]["TIKHUB_API_KEY"])
     assert key
-    assert check_bearer(f"Bearer {key.group(1)}", api_key="") is Credential.VALID
+    assert (
+        check_bearer(f"Bearer {key.group(1)}", accepted=frozenset(), rejected=frozenset())
+        is Credential.VALID
+    )
     values, _ = env_file_assignments()
     assert values["TIKHUB_API_KEY"] == ""
     assert values["TIKHUB_BASE_URL"] == f"http://sandbox:{sandbox['environment']['SANDBOX_PORT']}"

@@ -1,12 +1,15 @@
 """The container image: deploy/Dockerfile and its entry point, checked against the code."""
 
 import os
+import re
 import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from services.api.web.assets import HERE as WEB
+from services.api.web.assets import LIBRARIES, SWAGGER_FILES
 from services.sandbox.settings import SandboxSettings
 from shared.settings import Settings
 from tests.deploy import dockerfile
@@ -74,18 +77,46 @@ def test_the_entry_point_refuses_an_unknown_process(
     assert "usage: instagram-monitor api|scheduler|collector|sandbox|migrate" in result.stderr
 
 
-def test_the_image_builds_in_two_stages_from_slim_python(stages: list[dockerfile.Stage]) -> None:
-    builder, final = stages
+def test_the_image_builds_from_slim_python_with_the_dashboards_npm_packages(
+    stages: list[dockerfile.Stage],
+) -> None:
+    assets, builder, final = stages
+    assert assets.name is not None
     assert builder.name is not None
     assert final.name is None
-    for stage in stages:
+    assert assets.base.startswith("node:"), assets.base
+    assert "slim" in assets.base, assets.base
+    for stage in (builder, final):
         assert stage.base.startswith("python:3.11-slim"), stage.base
+    (npm,) = assets.all("RUN")
+    assert "npm ci" in npm.arguments
+    assert "--ignore-scripts" in npm.arguments
+    installed = [c for c in builder.all("COPY") if f"--from={assets.name}" in c.arguments]
+    assert [dockerfile.copy_sources(copy)[1] for copy in installed] == [
+        "./services/api/web/node_modules"
+    ]
+
+
+def test_the_package_carries_every_file_the_pages_load() -> None:
+    """The image installs the package without its sources: what is not package data is a 404."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["services.api.web"]
+    pages = "".join(path.read_text() for path in (WEB / "templates").glob("*.html"))
+    loaded = set(re.findall(r'"/assets/([a-z-]+)/([^"]+)"', pages))
+    loaded |= {("swagger-ui", name) for name in SWAGGER_FILES}
+    assert len(loaded) > len(SWAGGER_FILES)
+    for library, name in loaded:
+        path = f"node_modules/{LIBRARIES[library]}/{name}"
+        assert path in data, path
+        assert (WEB / path).is_file(), f"{path}: run make install"
+    assert {"templates/*.html", "static/*"} <= set(data)
 
 
 def test_the_project_is_installed_without_dev_extras_or_editable_mode(
     stages: list[dockerfile.Stage],
 ) -> None:
-    builder, final = stages
+    _, builder, final = stages
     installs = [run.arguments for run in builder.all("RUN") if "pip install" in run.arguments]
     assert len(installs) == 1
     words = installs[0].split()

@@ -35,6 +35,8 @@ class Stack:
     sandbox_port: int = field(default_factory=free_port)
     api_port: int = field(default_factory=free_port)
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    # Variables that differ from the defaults below, such as API_AUTH.
+    overrides: dict[str, str] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -64,6 +66,7 @@ class Stack:
             "COLLECTOR_JOB_LEASE_SECONDS": "5",
             "LOG_FORMAT": "console",
             "LOG_LEVEL": "INFO",
+            **self.overrides,
         }
 
     async def start(self, service: str, instance: str | None = None) -> None:
@@ -120,10 +123,13 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    settings: Settings, log_dir: Path, services: tuple[str, ...]
+    settings: Settings,
+    log_dir: Path,
+    services: tuple[str, ...],
+    overrides: dict[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
     """A stack with `services` started, stopped (and checked for clean exits) afterwards."""
-    stack = Stack(settings, log_dir)
+    stack = Stack(settings, log_dir, overrides=overrides or {})
     try:
         for service in services:
             await stack.start(service)

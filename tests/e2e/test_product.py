@@ -59,7 +59,11 @@ async def slots(sessions: Sessions, task_id: str) -> list[tuple[datetime, Source
             .where(model.task_id == task_id)
             .order_by(model.scheduled_for)
         )
-        return [(slot, source) for slot, source in rows]
+        found = []
+        for slot, source in rows:
+            assert slot is not None, "a collected row fills a slot"
+            found.append((slot, source))
+        return found
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float) -> None:
@@ -137,8 +141,13 @@ async def test_the_product_collects_every_slot_once_through_pause_stop_outage_an
     stopped_history = await api.get(f"{INFLUENCER}/user_history/e2e.stopped")
     assert stopped_history.status_code == 200
     assert len(stopped_history.json()["data"]["history"]) == 1
-    status = await api.get(f"{INFLUENCER}/task_status/{stopped}")
-    assert status.json()["data"] == {"status": "stopped"}
+    status = (await api.get(f"{INFLUENCER}/task_status/{stopped}")).json()["data"]
+    assert status["status"] == "stopped"
+    # A stopped task costs nothing more; what it cost is what the sandbox was asked for it.
+    assert status["usage"]["projected_calls_per_day"] == 0
+    assert status["usage"]["calls_today"] == calls_when_stopped
+    # Its one collection succeeded; stopping keeps that on record.
+    assert status["health"]["state"] == "ok"
 
     # Resume: collected again at once, and then on its new grid.
     resumed = await api.post(f"{INFLUENCER}/resume_task/{paused}")

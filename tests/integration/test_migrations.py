@@ -40,6 +40,11 @@ TABLES = {
     "influencer_daily",
     "post_hourly",
     "post_daily",
+    "tikhub_usage",
+    "tikhub_usage_flush",
+    "tikhub_budget_exceeded",
+    "post_sample",
+    "post_sample_item",
 }
 
 
@@ -59,7 +64,9 @@ async def test_upgrade_creates_database_and_tables_then_downgrade_removes_them()
             unique = await conn.run_sync(
                 lambda sync: inspect(sync).get_unique_constraints("post_metrics_history")
             )
-            assert {"column_names": ["task_id", "scheduled_for"]}.items() <= unique[0].items()
+            assert {("task_id", "scheduled_for"), ("task_id", "imported_at")} == {
+                tuple(constraint["column_names"]) for constraint in unique
+            }
 
         await asyncio.to_thread(migrate.upgrade, url)  # a second run is a no-op
 

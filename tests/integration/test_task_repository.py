@@ -7,10 +7,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.models import Task, TaskStatus, TaskType
+from shared.models import Task, TaskHealth, TaskStatus, TaskType
 from shared.repositories.tasks import TargetAlreadyMonitored, TaskRepository
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, 250_000, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -84,8 +85,16 @@ async def test_success_and_failure_update_health_fields(sessions: Sessions) -> N
     task = await create(sessions, TaskType.POST, "CxYQJO8xuC6")
     async with sessions.begin() as session:
         tasks = TaskRepository(session)
-        await tasks.record_failure(task.id, now=NOW, error="HTTP 503 " + "x" * 5000)
-        await tasks.record_failure(task.id, now=NOW, error="HTTP 503")
+        await tasks.record_failure(
+            task.id,
+            now=NOW,
+            error="HTTP 503 " + "x" * 5000,
+            health=TaskHealth.FAILING,
+            consecutive_failures=1,
+        )
+        await tasks.record_failure(
+            task.id, now=NOW, error="HTTP 503", health=TaskHealth.FAILING, consecutive_failures=2
+        )
     async with sessions() as session:
         stored = await TaskRepository(session).get(task.id)
     assert stored is not None
@@ -143,7 +152,7 @@ async def test_advance_moves_to_the_first_slot_after_now_on_the_original_grid(
 ) -> None:
     task = await create(sessions, TaskType.INFLUENCER, "natgeo", 30)
     async with sessions.begin() as session:
-        await TaskRepository(session).advance([task.id], now=NOW + late_by)
+        await TaskRepository(session).advance([task.id], now=NOW + late_by, lease=LEASE)
     async with sessions() as session:
         stored = await TaskRepository(session).get(task.id)
     assert stored is not None
@@ -169,7 +178,7 @@ async def test_two_concurrent_claimers_split_2000_due_tasks_without_overlap(
                 batch = await tasks.claim_due(now=NOW, limit=50)
                 if not batch:
                     return mine
-                await tasks.advance([slot.task_id for slot in batch], now=NOW)
+                await tasks.advance([slot.task_id for slot in batch], now=NOW, lease=LEASE)
                 mine.extend(slot.task_id for slot in batch)
             await asyncio.sleep(0)
 

@@ -1,6 +1,7 @@
 """Call counters: what end-to-end tests read to prove who called the sandbox, and how often."""
 
-from tests.sandbox.support import ClientFactory
+from shared.tikhub_usage import key_fingerprint
+from tests.sandbox.support import TEST_KEY, ClientFactory
 
 PROFILE = "/api/v1/instagram/v1/fetch_user_info_by_username_v3"
 POST = "/api/v1/instagram/v3/get_post_info_by_code"
@@ -23,6 +24,7 @@ async def test_calls_are_counted_per_username_shortcode_and_path(
         "by_path": {PROFILE: 3, POST: 1, BY_URL: 1},
         "by_username": {"natgeo": 2, "notfound_x": 1},
         "by_shortcode": {"DAbc123": 2},
+        "by_key": {key_fingerprint(TEST_KEY): 5},
     }
 
 
@@ -47,7 +49,7 @@ async def test_deleting_the_counts_starts_again_from_zero(make_client: ClientFac
         await client.get(POST, params={"code": "DAbc123"})
         one = (await client.get("/_sandbox/calls")).json()
     assert reset.status_code == 204
-    assert zero == {"total": 0, "by_path": {}, "by_username": {}, "by_shortcode": {}}
+    assert zero == {"total": 0, "by_path": {}, "by_username": {}, "by_shortcode": {}, "by_key": {}}
     assert one["total"] == 1
     assert one["by_shortcode"] == {"DAbc123": 1}
     assert one["by_username"] == {}

@@ -142,6 +142,9 @@ async def test_admin_config_shows_and_changes_the_knobs(make_client: ClientFacto
         "retry_after_seconds": 1,
         "outage": False,
         "seed": None,
+        "rejected_keys": [],
+        "balance_usd": 100.0,
+        "free_credit_usd": 0.0,
     }
     assert changed.status_code == 200
     # Fields left out of the PUT keep their value.

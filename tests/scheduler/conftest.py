@@ -1,6 +1,7 @@
 """Fixtures of the scheduler tests: its own engine and Redis client, a dispatcher, queued jobs."""
 
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import pytest
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
@@ -12,6 +13,7 @@ from services.scheduler.collector_queue import CollectorQueue
 from services.scheduler.connections import open_database, open_redis
 from services.scheduler.dispatcher import Dispatcher
 from services.scheduler.metrics import SchedulerMetrics
+from services.scheduler.pause_flags import PauseFlagRestorer
 from shared.db import create_session_factory
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
@@ -65,7 +67,10 @@ def make_dispatcher(
         metrics: SchedulerMetrics = metrics,
     ) -> Dispatcher:
         queue = CollectorQueue(redis, keys.collector_queue, metrics)
-        return Dispatcher(sessions, queue, batch_size=batch_size)
+        flags = PauseFlagRestorer(redis, keys, sessions)
+        return Dispatcher(
+            sessions, queue, flags, batch_size=batch_size, claim_lease=timedelta(seconds=60)
+        )
 
     return make
 

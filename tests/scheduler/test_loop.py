@@ -139,7 +139,7 @@ async def test_two_schedulers_together_enqueue_every_slot_exactly_once(
 
 
 class Recovering:
-    """A dispatcher whose database or Redis is down for the first few batches."""
+    """A dispatcher whose database or Redis is down for the first few ticks."""
 
     def __init__(self, down: Dispatcher, up: Dispatcher, *, failures: int) -> None:
         self.down = down
@@ -147,10 +147,14 @@ class Recovering:
         self.failures_left = failures
         self.batch_size = up.batch_size
 
-    async def dispatch_batch(self, *, now: datetime) -> BatchResult:
+    async def recover(self, *, now: datetime) -> BatchResult:
+        # The first step of each tick, so the one that meets the outage.
         if self.failures_left:
             self.failures_left -= 1
-            return await self.down.dispatch_batch(now=now)
+            return await self.down.recover(now=now)
+        return await self.up.recover(now=now)
+
+    async def dispatch_batch(self, *, now: datetime) -> BatchResult:
         return await self.up.dispatch_batch(now=now)
 
 

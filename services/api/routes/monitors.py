@@ -10,7 +10,12 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from services.api import examples
-from services.api.dependencies import TaskServiceDep, history_service, stats_service
+from services.api.dependencies import (
+    TaskServiceDep,
+    UsageServiceDep,
+    history_service,
+    stats_service,
+)
 from services.api.history import MAX_TARGET_LENGTH, HistoryService
 from services.api.history_window import (
     DEFAULT_HISTORY_LIMIT,
@@ -23,6 +28,7 @@ from services.api.history_window import (
     history_window,
 )
 from services.api.responses import JSON, documented, ok
+from services.api.routes.history_files import add_history_file_routes
 from services.api.routes.task_actions import add_task_actions, created_task_links, operation_ids
 from services.api.stats import DEFAULT_DAYS, MAX_DAYS, StatsService
 from shared.instagram import SHORTCODE_SCHEMA_PATTERN, USERNAME_TEXT
@@ -37,6 +43,7 @@ from shared.schemas import (
     PostHistory,
     PostTaskCreated,
     PostTaskItem,
+    TaskHealthView,
     UserStats,
     VideoStats,
 )
@@ -131,7 +138,8 @@ INFLUENCERS = Monitor(
     history_parameter_examples=["25025320", "instagram"],
     # An id (leading zeros allowed) below 10**19, so always within MAX_INSTAGRAM_ID, or a name.
     history_parameter_pattern=f"^(?:0*[1-9][0-9]{{0,18}}|{USERNAME_TEXT})$",
-    history_doc="Each point says whether it was fetched live or is the last good value (fallback).",
+    history_doc="Each point says whether it was fetched live, is the last good value (fallback) "
+    "or was imported.",
     read=HistoryService.influencer,
     stats=UserStats,
     stats_route="user_stats",
@@ -220,13 +228,19 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         ),
         summary=monitor.create_summary,
     )
-    async def create_monitor_task(body: create_body, tasks: TaskServiceDep) -> Any:  # type: ignore[valid-type]
+    async def create_monitor_task(
+        body: create_body,  # type: ignore[valid-type]
+        tasks: TaskServiceDep,
+        usage: UsageServiceDep,
+    ) -> Any:
         """The first collection happens at once. A stopped task for the target is restarted
-        with the body's settings."""
+        with the body's settings. `warnings` says when the active tasks now need more TikHub
+        calls than the keys allow."""
         target = getattr(body, monitor.target_field)
         options = {name: getattr(body, name) for name in monitor.options}
         task = await tasks.create(kind, target, body.interval, **options)  # type: ignore[attr-defined]
-        return ok(monitor.answer(monitor.created, task), 201)
+        warnings = await usage.capacity_warnings()
+        return ok(monitor.answer(monitor.created, task, warnings=warnings), 201)
 
     async def history(
         target: target_path,
@@ -249,6 +263,14 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         response_model=Envelope[monitor.history],  # type: ignore[name-defined]
         responses=documented(monitor.history_example, 404, 422),
         summary=f"A {'profile' if kind is TaskType.INFLUENCER else 'post'}'s history, newest first",
+    )
+
+    add_history_file_routes(
+        router,
+        kind,
+        history_route=monitor.history_route,
+        history_parameter=monitor.history_parameter,
+        target_path=target_path,
     )
 
     async def stats(
@@ -279,7 +301,11 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         """Active, paused and stopped, oldest first."""
         items = [
             monitor.answer(
-                monitor.item, task, created_at=task.created_at, updated_at=task.updated_at
+                monitor.item,
+                task,
+                created_at=task.created_at,
+                updated_at=task.updated_at,
+                health=TaskHealthView.of(task),
             )
             for task in await tasks.list_all(kind)
         ]

@@ -8,10 +8,17 @@ from fastapi import APIRouter, Path
 from fastapi.routing import APIRoute
 
 from services.api import examples
-from services.api.dependencies import TaskServiceDep
+from services.api.dependencies import TaskServiceDep, UsageServiceDep
 from services.api.responses import documented, ok
 from shared.models import TaskType
-from shared.schemas import Envelope, StoppedTasks, StopTasks, TaskStatusChanged, TaskStatusView
+from shared.schemas import (
+    Envelope,
+    StoppedTasks,
+    StopTasks,
+    TaskHealthView,
+    TaskStatusChanged,
+    TaskStatusView,
+)
 
 
 def operation_ids(task_type: TaskType) -> Callable[[APIRoute], str]:
@@ -61,11 +68,16 @@ def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
         summary=f"The status of a {task_type} task",
     )
     async def task_status(
-        task_id: task_id_param, tasks: TaskServiceDep
+        task_id: task_id_param, tasks: TaskServiceDep, usage: UsageServiceDep
     ) -> Envelope[TaskStatusView]:
-        """Active, paused or stopped."""
+        """Active, paused or stopped, the health of its collections, and its TikHub calls and
+        cost today and per day."""
         task = await tasks.get(task_type, task_id)
-        return ok(TaskStatusView(status=task.status))
+        return ok(
+            TaskStatusView(
+                status=task.status, health=TaskHealthView.of(task), usage=await usage.of_task(task)
+            )
+        )
 
     @router.post(
         "/pause_task/{task_id}",

@@ -1,0 +1,215 @@
+// The dashboard's behaviour on top of htmx: sign-in, messages, refreshes, filters, the chart.
+(function () {
+  "use strict";
+
+  const notice = () => document.getElementById("notice");
+
+  function say(text, kind) {
+    const box = notice();
+    box.textContent = text;
+    box.className = kind || "info";
+    box.hidden = false;
+  }
+
+  // The API's error envelope carries a sentence saying what went wrong and what to do.
+  function envelopeMessage(xhr) {
+    try {
+      const body = JSON.parse(xhr.responseText);
+      if (body && body.error && body.error.message) return body.error.message;
+    } catch (ignored) { /* not JSON: fall through */ }
+    if (xhr.status === 0) return "The server did not answer; check that the API is running, then retry.";
+    return "The server answered " + xhr.status + "; retry, or see the API's log.";
+  }
+
+  document.addEventListener("htmx:configRequest", (event) => {
+    const form = event.detail.elt;
+    // The sign-in form sends its key as the API expects it, never as a form field.
+    if (form.hasAttribute && form.hasAttribute("data-key-header")) {
+      event.detail.headers["X-API-Key"] = form.elements.key.value.trim();
+      delete event.detail.parameters.key;
+      if (event.detail.formData) event.detail.formData.delete("key");
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const elt = event.detail.elt;
+    const xhr = event.detail.xhr;
+    if (!xhr) return;
+    if (event.detail.successful) {
+      if (elt.dataset.done) say(elt.dataset.done, "ok");
+      if (elt.tagName === "FORM" && elt.id === "add") elt.reset();
+      if (elt.dataset.refresh !== undefined) {
+        // An empty target means "this page": its status and buttons change with the task.
+        if (elt.dataset.refresh) htmx.trigger(elt.dataset.refresh, "refresh");
+        else window.location.reload();
+      }
+      return;
+    }
+    if (xhr.status === 401 && !elt.hasAttribute("data-key-header")) {
+      window.location.assign("/signin");
+      return;
+    }
+    say(envelopeMessage(xhr), "error");
+  });
+
+  document.addEventListener("htmx:sendError", () => {
+    say("The server did not answer; check that the API is running, then retry.", "error");
+  });
+
+  // Typing in the filter reloads the table, a moment after the last key.
+  document.addEventListener("input", (event) => {
+    const form = event.target.closest && event.target.closest("#filter");
+    if (!form) return;
+    clearTimeout(form.pending);
+    form.pending = setTimeout(() => htmx.trigger("#targets", "refresh"), 250);
+  });
+
+  // ---- The history chart -------------------------------------------------------------
+
+  const SERIES = {
+    influencer: [["follower_count", "Followers", "#2563eb"], ["following_count", "Following", "#9333ea"],
+                 ["post_count", "Posts", "#ea580c"]],
+    post: [["like_count", "Likes", "#db2777"], ["comment_count", "Comments", "#0d9488"],
+           ["play_count", "Plays", "#4f46e5"]],
+  };
+  const MAX_POINTS = 1000; // the API's largest page
+
+  // The finest view whose points fit in the chart's width: every point, one an hour, one a day.
+  function plan(rangeSeconds, intervalSeconds, pixels) {
+    const limit = Math.max(2, Math.min(MAX_POINTS, Math.floor(pixels)));
+    if (rangeSeconds / intervalSeconds <= limit) return { granularity: "raw", limit };
+    if (rangeSeconds / 3600 <= limit) return { granularity: "hour", limit };
+    return { granularity: "day", limit };
+  }
+
+  function columns(history, fields) {
+    const points = history.slice().reverse(); // the API answers newest first
+    const data = [points.map((p) => Date.parse(p.recorded_at) / 1000)];
+    for (const field of fields) data.push(points.map((p) => p[field]));
+    return data;
+  }
+
+  function anomalyMarks(anomalies) {
+    return {
+      hooks: {
+        draw: [(u) => {
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.strokeStyle = "#dc2626";
+          ctx.fillStyle = "#dc2626";
+          ctx.lineWidth = 2 * devicePixelRatio;
+          ctx.setLineDash([6, 4]);
+          for (const anomaly of anomalies) {
+            // An anomaly is a UTC day: mark its middle.
+            const x = u.valToPos(Date.parse(anomaly.date + "T12:00:00Z") / 1000, "x", true);
+            if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+            ctx.beginPath();
+            ctx.moveTo(x, u.bbox.top);
+            ctx.lineTo(x, u.bbox.top + u.bbox.height);
+            ctx.stroke();
+          }
+          ctx.restore();
+        }],
+      },
+    };
+  }
+
+  function setUpChart(box) {
+    const kind = box.dataset.kind;
+    const series = SERIES[kind];
+    const interval = Number(box.dataset.interval);
+    const anomalies = JSON.parse(box.dataset.anomalies || "[]");
+    const note = document.getElementById("chart-note");
+    let chart = null;
+    let range = "604800";
+
+    async function fetchView(view, since) {
+      const query = new URLSearchParams({ granularity: view.granularity, limit: String(view.limit) });
+      if (since !== null) query.set("since", new Date(since * 1000).toISOString());
+      const response = await fetch(box.dataset.historyUrl + "?" + query, { headers: { Accept: "application/json" } });
+      if (response.status === 401) { window.location.assign("/signin"); return null; }
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error.message);
+      return body.data.history;
+    }
+
+    async function load() {
+      box.dataset.rangeLoaded = "false";
+      const width = box.clientWidth;
+      const now = Date.now() / 1000;
+      let view, history;
+      try {
+        if (range === "all") {
+          // How far back the history goes is known only from the data: one point a day says,
+          // then a finer view is asked for when it fits.
+          view = plan(Infinity, interval, width);
+          history = await fetchView(view, null);
+          if (history && history.length) {
+            const oldest = Date.parse(history[history.length - 1].recorded_at) / 1000;
+            const finer = plan(Math.max(now - oldest, interval), interval, width);
+            if (finer.granularity !== "day") {
+              view = finer;
+              history = await fetchView(view, oldest - 86400);
+            }
+          }
+        } else {
+          const seconds = Number(range);
+          view = plan(seconds, interval, width);
+          history = await fetchView(view, now - seconds);
+        }
+      } catch (error) {
+        note.textContent = error.message.startsWith("Failed to fetch") || error instanceof TypeError
+          ? "The history could not be loaded; check that the API is running, then pick a range again."
+          : error.message;
+        return;
+      }
+      if (!history) return;
+      const body = { data: { history } };
+      const data = columns(body.data.history, series.map((s) => s[0]));
+      box.dataset.points = String(data[0].length);
+      box.dataset.granularity = view.granularity;
+      note.textContent = data[0].length
+        ? data[0].length + " points, " + (view.granularity === "raw" ? "every collection" : "one per " + view.granularity)
+          + (anomalies.length ? "; red dashed lines mark unusual days" : "") + "."
+        : "No points in this range yet. Pick a longer range, or wait for the next collection.";
+      const options = {
+        width,
+        height: Math.max(220, Math.min(360, Math.round(width * 0.45))),
+        // The API's times are UTC, and so are the axis and the legend.
+        tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
+        scales: { x: { time: true }, y: {}, y2: {} },
+        axes: [
+          { stroke: "#334155" },
+          { scale: "y", stroke: series[0][2], size: 70 },
+          { scale: "y2", side: 1, stroke: "#475569", grid: { show: false }, size: 60 },
+        ],
+        series: [{ label: "Time (UTC)" }].concat(series.map(([, label, colour], index) => ({
+          label, stroke: colour, width: 2, scale: index === 0 ? "y" : "y2",
+          points: { show: data[0].length < 60 }, spanGaps: true,
+        }))),
+        plugins: [anomalyMarks(anomalies)],
+      };
+      if (chart) chart.destroy();
+      chart = new uPlot(options, data, box);
+      box.dataset.rangeLoaded = "true";
+    }
+
+    document.querySelectorAll(".ranges button").forEach((button) => {
+      button.addEventListener("click", () => {
+        range = button.dataset.range;
+        document.querySelectorAll(".ranges button").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+        load();
+      });
+    });
+    let resizing;
+    window.addEventListener("resize", () => { clearTimeout(resizing); resizing = setTimeout(load, 200); });
+    // New points come in while the page is open; the statistics below poll on their own.
+    setInterval(load, 30000);
+    load();
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const box = document.getElementById("chart");
+    if (box) setUpChart(box);
+  });
+})();
