@@ -213,10 +213,12 @@ class TaskUsage(BaseModel):
     )
     cost_usd_today: float = Field(description="What today's billed calls cost, in USD.")
     projected_calls_per_day: float = Field(
-        description="86,400 / interval while the task is active; 0 when paused or stopped."
+        description="86,400 / interval while the task is active, plus min(86,400 / interval, "
+        "24) samples of the creator's posts when it has track_posts; 0 when paused or stopped."
     )
     projected_cost_usd_per_day: float = Field(
-        description="projected_calls_per_day x the price of its first endpoint, in USD."
+        description="Those calls priced, in USD: the slots at the price of the kind's first "
+        "endpoint, the samples at v1 fetch_user_posts'."
     )
 
 
@@ -503,9 +505,13 @@ class UsageDay(BaseModel):
 
 
 class UsageProjection(BaseModel):
-    calls_per_day: float = Field(description="Σ 86,400 / interval over the active tasks.")
+    calls_per_day: float = Field(
+        description="Σ 86,400 / interval over the active tasks, plus min(86,400 / interval, 24) "
+        "post samples a day for each active track_posts task (one a slot, at most one an hour)."
+    )
     cost_usd_per_day: float = Field(
-        description="Σ 86,400 / interval x the price of the task's first endpoint."
+        description="Those calls priced: each slot at the price of its task's first endpoint, "
+        "each post sample at v1 fetch_user_posts'."
     )
     cost_usd_per_30_days: float = Field(description="cost_usd_per_day x 30.")
 

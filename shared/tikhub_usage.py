@@ -25,13 +25,21 @@ DEFAULT_PRICES_USD: dict[str, float] = {
     POST_BY_URL: 0.001,
     POST_V2: 0.002,
     POST_V3: 0.002,
+    USER_POSTS_V1: 0.001,
+    USER_POSTS_V2: 0.002,
     ACCOUNT: 0.0,
 }
 # The endpoint each kind calls first; fallback endpoints only run when it fails or lacks a
 # count, so projections price one call of it per slot.
 PRIMARY_ENDPOINT = {TaskType.INFLUENCER: PROFILE_V1, TaskType.POST: POST_BY_URL}
+# A track_posts creator's posts are sampled with its profile, at most once an hour (and at most
+# once a slot, as the slot's history row is written once): engagement moves slowly, and each
+# sample is a billed call, by user id (v1) once the profile has told the id.
+POST_SAMPLE_EVERY = timedelta(hours=1)
+POST_SAMPLE_ENDPOINT = USER_POSTS_V1
 
 SECONDS_PER_DAY = 86_400
+SAMPLES_PER_DAY = SECONDS_PER_DAY / POST_SAMPLE_EVERY.total_seconds()
 # Costs are kept in millionths of a dollar: integers add up exactly in Redis and MySQL.
 MICRO_USD = 1_000_000
 
@@ -81,14 +89,29 @@ class Projection:
         return self.calls_per_day / SECONDS_PER_DAY
 
 
-def project(tasks: Iterable[tuple[TaskType, int, int]], prices: Mapping[str, float]) -> Projection:
-    """Σ 86,400 / interval (times the price of the kind's first endpoint) over (kind, interval,
-    how many tasks) groups."""
+@dataclass(frozen=True, slots=True)
+class TaskGroup:
+    """Tasks alike in what they call: kind, interval and whether their posts are sampled."""
+
+    kind: TaskType
+    interval_seconds: int
+    track_posts: bool
+    count: int = 1
+
+
+def project(groups: Iterable[TaskGroup], prices: Mapping[str, float]) -> Projection:
+    """Σ over the tasks of 86,400 / interval calls of the kind's first endpoint, plus, for a
+    track_posts task, min(86,400 / interval, 24) samples of its posts (one a slot, at most one
+    an hour)."""
     calls = cost = 0.0
-    for kind, interval_seconds, count in tasks:
-        per_day = count * SECONDS_PER_DAY / interval_seconds
-        calls += per_day
-        cost += per_day * price_usd(prices, PRIMARY_ENDPOINT[kind])
+    for group in groups:
+        slots = SECONDS_PER_DAY / group.interval_seconds
+        samples = min(slots, SAMPLES_PER_DAY) if group.track_posts else 0.0
+        calls += group.count * (slots + samples)
+        cost += group.count * (
+            slots * price_usd(prices, PRIMARY_ENDPOINT[group.kind])
+            + samples * price_usd(prices, POST_SAMPLE_ENDPOINT)
+        )
     return Projection(calls_per_day=calls, cost_usd_per_day=cost)
 
 

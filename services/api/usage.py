@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.models import Task, TaskStatus, TaskType, utcnow
+from shared.models import Task, TaskStatus, utcnow
 from shared.redis_keys import RedisKeys
 from shared.repositories.usage import UsageCounts, UsageRepository
 from shared.schemas import (
@@ -27,12 +27,10 @@ from shared.schemas import (
 from shared.settings import Settings
 from shared.tikhub_ledger import ledger_since
 from shared.tikhub_usage import (
-    PRIMARY_ENDPOINT,
-    SECONDS_PER_DAY,
     Projection,
+    TaskGroup,
     capacity_warnings,
     key_fingerprint,
-    price_usd,
     project,
     usd,
     utc_day,
@@ -84,8 +82,8 @@ class UsageService:
         capacity = self._capacity(pool)
         balance = await self._balance(pool)
         statuses = {status: 0 for status in TaskStatus}
-        for _, status, _, count in groups:
-            statuses[status] += count
+        for status, group in groups:
+            statuses[status] += group.count
         return Usage(
             tikhub=TikHubUsage(
                 today=_today(counts, today),
@@ -126,15 +124,13 @@ class UsageService:
         counts = await self._ledger(today, task_id=task.id)
         calls = sum(count.calls for count in counts.values())
         cost = sum(count.cost_micro_usd for count in counts.values())
-        per_day = (
-            SECONDS_PER_DAY / task.interval_seconds if task.status is TaskStatus.ACTIVE else 0.0
-        )
-        price = price_usd(self.settings.tikhub_prices_usd, PRIMARY_ENDPOINT[task.task_type])
+        group = TaskGroup(task.task_type, task.interval_seconds, task.track_posts)
+        projection = self._projection([(task.status, group)])
         return TaskUsage(
             calls_today=calls,
             cost_usd_today=round(usd(cost), USD_DIGITS),
-            projected_calls_per_day=per_day,
-            projected_cost_usd_per_day=round(per_day * price, USD_DIGITS),
+            projected_calls_per_day=projection.calls_per_day,
+            projected_cost_usd_per_day=round(projection.cost_usd_per_day, USD_DIGITS),
         )
 
     async def capacity_warnings(self) -> list[str]:
@@ -145,12 +141,8 @@ class UsageService:
         capacity = self._capacity(pool)
         return capacity_warnings(projection.calls_per_second, capacity)
 
-    def _projection(self, groups: list[tuple[TaskType, TaskStatus, int, int]]) -> Projection:
-        active = [
-            (kind, interval, count)
-            for kind, status, interval, count in groups
-            if status is TaskStatus.ACTIVE
-        ]
+    def _projection(self, groups: list[tuple[TaskStatus, TaskGroup]]) -> Projection:
+        active = [group for status, group in groups if status is TaskStatus.ACTIVE]
         return project(active, self.settings.tikhub_prices_usd)
 
     async def _ledger(self, first_day: date, *, task_id: str | None = None) -> UsageCounts:

@@ -18,7 +18,7 @@ from services.collector.breaker import Admission
 from services.collector.key_pool import KeyPool, NoKeyAvailable, PoolKey
 from services.collector.metrics import CollectorMetrics
 from services.collector.payloads import PostSnapshot, ProfileSnapshot, merge_posts, merge_profiles
-from services.collector.post_sample import SAMPLE_EVERY, failed_record, feed_record
+from services.collector.post_sample import failed_record, feed_record
 from services.collector.rate_limiter import RateLimited
 from services.collector.tikhub import Caller, Fetched, TikHubClient
 from services.collector.tikhub_errors import ErrorKind, TikHubError
@@ -28,6 +28,7 @@ from shared.models import POST_DETAILS, Source, Task, TaskStatus, TaskType, utcn
 from shared.redis_keys import RedisKeys
 from shared.repositories.post_samples import PostSampleRepository, SampleRecord
 from shared.repositories.tasks import TaskRepository
+from shared.tikhub_usage import POST_SAMPLE_EVERY
 
 log = structlog.get_logger()
 
@@ -226,7 +227,7 @@ class Collector:
             return None
         async with self.sessions() as session:
             last = await PostSampleRepository(session).last_slot(task.id)
-        if last is not None and slot - last < SAMPLE_EVERY:
+        if last is not None and slot - last < POST_SAMPLE_EVERY:
             return None
         followers = profile.follower_count
         try:

@@ -1,15 +1,11 @@
 """The rows one sample of a creator's recent posts stores (tables `post_sample` and its items)."""
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from services.collector.payloads import FeedPost
 from shared.repositories.post_samples import SampleRecord
 from shared.repositories.tasks import MAX_ERROR_LENGTH
-
-# A creator's posts are sampled at most once an hour (and at most once a slot, as the slot's
-# history row is written once): engagement moves slowly, and each sample is a billed call.
-SAMPLE_EVERY = timedelta(hours=1)
 
 
 def feed_record(

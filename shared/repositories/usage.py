@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.models import (
     Task,
     TaskStatus,
-    TaskType,
     TikHubBudgetExceeded,
     TikHubUsage,
     TikHubUsageFlush,
 )
+from shared.tikhub_usage import TaskGroup
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +125,11 @@ class UsageRepository:
         row = await self.session.get(TikHubBudgetExceeded, day)
         return None if row is None else row.exceeded_at
 
-    async def task_groups(self) -> list[tuple[TaskType, TaskStatus, int, int]]:
-        """(kind, status, interval, how many tasks) over every task."""
-        query = select(Task.task_type, Task.status, Task.interval_seconds, func.count()).group_by(
-            Task.task_type, Task.status, Task.interval_seconds
-        )
-        rows = await self.session.execute(query)
-        return [(kind, status, interval, count) for kind, status, interval, count in rows]
+    async def task_groups(self) -> list[tuple[TaskStatus, TaskGroup]]:
+        """Every task, grouped by status, kind, interval and track_posts."""
+        columns = (Task.status, Task.task_type, Task.interval_seconds, Task.track_posts)
+        rows = await self.session.execute(select(*columns, func.count()).group_by(*columns))
+        return [
+            (status, TaskGroup(kind, interval, track_posts, count))
+            for status, kind, interval, track_posts, count in rows
+        ]

@@ -71,6 +71,23 @@ async def test_usage_projects_the_active_tasks_at_their_intervals(client: AsyncC
     assert response.json()["data"]["tasks"] == {"active": 3, "paused": 1, "stopped": 1}
 
 
+async def test_usage_projects_a_tracked_creators_samples_one_a_slot_at_most_one_an_hour(
+    client: AsyncClient,
+) -> None:
+    for username, interval in (("often", "30s"), ("seldom", "1d")):
+        body = {**INFLUENCER.create_body(username, interval), "track_posts": True}
+        response = await client.post(f"{INFLUENCER.prefix}/create_monitor_task", json=body)
+        assert response.status_code == 201, response.text
+
+    projected = (await client.get(USAGE)).json()["data"]["tikhub"]["projected"]
+
+    # 2,880 slots and 24 samples (one an hour), then one slot and its sample.
+    calls_per_day = 2_880 + 24 + 1 + 1
+    assert projected["calls_per_day"] == calls_per_day
+    # The samples are priced as v1 fetch_user_posts, 0.001 USD like the profiles' v1.
+    assert projected["cost_usd_per_day"] == round(calls_per_day * 0.001, 6)
+
+
 async def test_usage_counts_what_mysql_and_redis_hold_and_task_status_its_share(
     client: AsyncClient, settings: Settings, sessions: Sessions, redis: Redis, keys: RedisKeys
 ) -> None:

@@ -1,5 +1,6 @@
 """Engagement of sandbox creators whose posts are known: the collector samples the in-process
-sandbox, and user_stats must say what the sandbox's own feed works out to."""
+sandbox, and user_stats must say what the sandbox's own feed works out to (and /usage what the
+samples cost)."""
 
 import statistics
 import time
@@ -169,3 +170,40 @@ async def test_a_private_creator_costs_no_sample(
 ) -> None:
     assert await sample(sampling_collector, sessions, api, "private.cleo") is None
     assert await sandbox.calls_to(USER_POSTS_V1) == 0
+
+
+async def test_usage_counts_the_sample_calls_and_projects_at_most_one_an_hour(
+    sampling_collector: Collector, sessions: Sessions, api: AsyncClient, sandbox: Sandbox
+) -> None:
+    # Every 20 minutes: 72 slots a day, of which 24 (one an hour) take a sample.
+    tracked = await make_task(
+        sessions, TaskType.INFLUENCER, "natgeo", interval_seconds=1200, track_posts=True
+    )
+    plain = await make_task(sessions, TaskType.INFLUENCER, "nasa", interval_seconds=1200)
+    for task in (tracked, plain):
+        assert await sampling_collector.collect(task.id, slot_now(), job_try=1) is Outcome.LIVE
+
+    tikhub = (await api.get("/api/v1/usage")).json()["data"]["tikhub"]
+    statuses = {
+        task.target: (await api.get(f"{INFLUENCER_PREFIX}/task_status/{task.id}")).json()["data"]
+        for task in (tracked, plain)
+    }
+
+    # What the sandbox was asked: both profiles and one sample, each a v1 call at 0.001 USD.
+    asked = await sandbox.calls_to(PROFILE_V1) + await sandbox.calls_to(USER_POSTS_V1)
+    assert asked == 3
+    assert tikhub["today"] == {"calls": 3, "billable_calls": 3, "cost_usd": 0.003}
+    assert tikhub["projected"]["calls_per_day"] == 72 + 24 + 72
+    assert tikhub["projected"]["cost_usd_per_day"] == 0.168
+    assert statuses["natgeo"]["usage"] == {
+        "calls_today": 2,
+        "cost_usd_today": 0.002,
+        "projected_calls_per_day": 96.0,
+        "projected_cost_usd_per_day": 0.096,
+    }
+    assert statuses["nasa"]["usage"] == {
+        "calls_today": 1,
+        "cost_usd_today": 0.001,
+        "projected_calls_per_day": 72.0,
+        "projected_cost_usd_per_day": 0.072,
+    }
