@@ -5,7 +5,9 @@ import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 
+import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import utcnow
@@ -13,6 +15,8 @@ from shared.redis_keys import RedisKeys
 from shared.repositories.usage import UsageKey, UsageRepository
 from shared.tikhub_ledger import field_prefix, ledger_since, parse_counts
 from shared.tikhub_usage import MICRO_USD, price_micro_usd, seconds_to_next_day, utc_day
+
+log = structlog.get_logger()
 
 # The pending hash becomes a batch (and the batch is listed) in one step, so no count is read
 # by a flush and incremented after it.
@@ -72,16 +76,23 @@ class UsageLedger:
         key = UsageKey(utc_day(now), task_id, endpoint, fingerprint)
         field = field_prefix(key)
         price = price_micro_usd(self.prices, endpoint) if answered else 0
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(self.keys.tikhub_usage_pending, field + "c", 1)
-            if answered:
-                pipe.hincrby(self.keys.tikhub_usage_pending, field + "b", 1)
-                pipe.hincrby(self.keys.tikhub_usage_pending, field + "u", price)
-            if price:
-                spend = self.keys.tikhub_spend(key.day.isoformat())
-                pipe.incrby(spend, price)
-                pipe.expire(spend, SPEND_TTL_SECONDS)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hincrby(self.keys.tikhub_usage_pending, field + "c", 1)
+                if answered:
+                    pipe.hincrby(self.keys.tikhub_usage_pending, field + "b", 1)
+                    pipe.hincrby(self.keys.tikhub_usage_pending, field + "u", price)
+                if price:
+                    spend = self.keys.tikhub_spend(key.day.isoformat())
+                    pipe.incrby(spend, price)
+                    pipe.expire(spend, SPEND_TTL_SECONDS)
+                await pipe.execute()
+        except RedisError as error:
+            # The call was made and its answer must still be stored: a count lost with Redis
+            # is the ledger's documented loss (at most what Redis held), a lost row is not.
+            log.warning(
+                "collector.usage_uncounted", task_id=task_id, endpoint=endpoint, error=repr(error)
+            )
 
     async def flush(self) -> int:
         """Move every count still in Redis to MySQL; returns how many batches were added."""

@@ -43,8 +43,13 @@ class ProfileHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.arrivals.append(time.monotonic())
         self.server.answering.wait()
-        username = parse_qs(urlsplit(self.path).query)["username"][0]
-        body = json.dumps(success(flat_profile(username=username))).encode()
+        usernames = parse_qs(urlsplit(self.path).query).get("username")
+        if not usernames:  # the collector's balance poll: this TikHub keeps no account
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = json.dumps(success(flat_profile(username=usernames[0]))).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

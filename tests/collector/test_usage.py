@@ -151,12 +151,13 @@ async def test_once_the_budget_is_spent_slots_are_skipped_without_any_row(
     collector = budget_collector
     v1 = tikhub.get(PROFILE_V1).respond(200, json=success(flat_profile()))
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
-    slot = slot_now()
+    first = slot_now()
     # Two calls at 0.001 USD reach the 0.002 USD budget.
-    for minutes in (2, 1):
-        earlier = slot - timedelta(minutes=minutes)
-        assert await collector.collect(task.id, earlier, job_try=1) is Outcome.LIVE
+    for seconds in (0, 1):
+        current = first + timedelta(seconds=seconds)
+        assert await collector.collect(task.id, current, job_try=1) is Outcome.LIVE
     await collector.ledger.flush()
+    slot = first + timedelta(seconds=2)
 
     # A fallback payload is there, yet the skipped slots get no fallback row.
     assert await redis.exists(keys.fallback(task.id))
