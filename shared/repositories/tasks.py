@@ -1,15 +1,17 @@
 """Reads and writes of the `task` table."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
+    Row,
     Select,
     Table,
     bindparam,
+    delete,
     exists,
     func,
     insert,
@@ -28,6 +30,7 @@ from shared.models import (
     PostMetricsHistory,
     Task,
     TaskStatus,
+    TaskTag,
     TaskType,
 )
 
@@ -126,6 +129,37 @@ def success_values(
     }
 
 
+# A task's tags in the same row as the task, one round trip for any number of tasks: joined
+# with ',', which no tag contains (shared/tags.py). 20 tags of 50 characters fit MySQL's
+# default group_concat_max_len of 1024 bytes.
+TAGS = (
+    select(func.group_concat(TaskTag.tag))
+    .where(TaskTag.task_id == Task.id)
+    .correlate(Task)
+    .scalar_subquery()
+)
+
+
+def _tagged(rows: Iterable[Row[Any]]) -> list["TaggedTask"]:
+    return [TaggedTask(row[0], sorted(row[1].split(",")) if row[1] else []) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedTask:
+    """A task and its tags, sorted."""
+
+    task: Task
+    tags: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """Where a page of the task list ends: the last task's creation time and id."""
+
+    created_at: datetime
+    task_id: str
+
+
 class TargetAlreadyMonitored(Exception):
     """Another task watches the same username or post code."""
 
@@ -188,6 +222,151 @@ class TaskRepository:
             select(Task).where(Task.task_type == task_type).order_by(Task.created_at, Task.id)
         )
         return list(rows)
+
+    async def list_tagged(
+        self,
+        task_type: TaskType,
+        *,
+        status: TaskStatus | None = None,
+        tag: str | None = None,
+        after: PagePosition | None = None,
+        limit: int | None = None,
+    ) -> list[TaggedTask]:
+        """Tasks of one kind with their tags, oldest first (then by id), optionally only those
+        with a status or a tag, after a position, at most `limit` of them."""
+        query = select(Task, TAGS).where(Task.task_type == task_type)
+        if status is not None:
+            query = query.where(Task.status == status)
+        if tag is not None:
+            query = query.where(Task.id.in_(select(TaskTag.task_id).where(TaskTag.tag == tag)))
+        if after is not None:
+            # Spelt out rather than as a row comparison, which MariaDB does not use an index for.
+            query = query.where(
+                or_(
+                    Task.created_at > after.created_at,
+                    (Task.created_at == after.created_at) & (Task.id > after.task_id),
+                )
+            )
+        query = query.order_by(Task.created_at, Task.id).limit(limit)
+        return _tagged(await self.session.execute(query))
+
+    async def get_tagged(self, task_ids: Sequence[str]) -> list[TaggedTask]:
+        """The tasks with these ids that exist, with their tags, in no particular order."""
+        if not task_ids:
+            return []
+        query = select(Task, TAGS).where(Task.id.in_(task_ids))
+        return _tagged(await self.session.execute(query.execution_options(populate_existing=True)))
+
+    async def lock_many(
+        self, task_type: TaskType, *, task_ids: Sequence[str] = (), tag: str | None = None
+    ) -> list[Task]:
+        """Lock (see RowLock, "update") the tasks of one kind with these ids, or with this tag."""
+        selected = (
+            Task.id.in_(select(TaskTag.task_id).where(TaskTag.tag == tag))
+            if tag is not None
+            else Task.id.in_(task_ids)
+        )
+        query = (
+            select(Task)
+            .where(Task.task_type == task_type, selected)
+            .order_by(Task.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list(await self.session.scalars(query))
+
+    async def lock_targets(self, task_type: TaskType, targets: Sequence[str]) -> list[Task]:
+        """Lock (see RowLock, "update") the tasks that watch these usernames or post codes."""
+        if not targets:
+            return []
+        column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
+        query = (
+            select(Task)
+            .where(Task.task_type == task_type, column.in_(targets))
+            .order_by(column)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list(await self.session.scalars(query))
+
+    async def get_tagged_targets(
+        self, task_type: TaskType, targets: Sequence[str]
+    ) -> list[TaggedTask]:
+        """The tasks watching these usernames or post codes, with their tags."""
+        if not targets:
+            return []
+        column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
+        query = select(Task, TAGS).where(Task.task_type == task_type, column.in_(targets))
+        return _tagged(await self.session.execute(query.execution_options(populate_existing=True)))
+
+    async def insert_missing(
+        self,
+        task_type: TaskType,
+        due: Mapping[str, datetime],
+        *,
+        interval_seconds: int,
+        now: datetime,
+    ) -> dict[str, str]:
+        """Insert an active task per target, due at its time, skipping targets another task
+        already watches (one statement); the id each target would get if inserted."""
+        ids = {target: str(uuid.uuid4()) for target in due}
+        rows = [
+            {
+                "id": ids[target],
+                "task_type": task_type,
+                "username": target if task_type is TaskType.INFLUENCER else None,
+                "post_code": target if task_type is TaskType.POST else None,
+                "interval_seconds": interval_seconds,
+                "status": TaskStatus.ACTIVE,
+                "created_at": now,
+                "updated_at": now,
+                "next_run_at": due_at,
+                "consecutive_failures": 0,
+            }
+            # In key order, as every writer takes the unique keys' locks: no lock cycles.
+            for target, due_at in sorted(due.items())
+        ]
+        if rows:
+            await self.session.execute(insert(Task).prefix_with("IGNORE"), rows)
+        return ids
+
+    async def reactivate_many(
+        self, due: Mapping[str, datetime], *, interval_seconds: int, now: datetime
+    ) -> None:
+        """Turn stopped tasks (by id) back on with a new interval, each due at its time."""
+        if not due:
+            return
+        await self.session.execute(
+            update(cast(Table, Task.__table__))
+            .where(Task.id == bindparam("task_id"))
+            .values(
+                status=TaskStatus.ACTIVE,
+                interval_seconds=interval_seconds,
+                next_run_at=bindparam("due"),
+                updated_at=now,
+            ),
+            [{"task_id": task_id, "due": due_at} for task_id, due_at in due.items()],
+        )
+
+    async def set_tags(self, task_ids: Sequence[str], tags: Sequence[str]) -> None:
+        """Give each of these tasks exactly these tags."""
+        if not task_ids:
+            return
+        await self.session.execute(delete(TaskTag).where(TaskTag.task_id.in_(task_ids)))
+        if tags:
+            await self.session.execute(
+                insert(TaskTag),
+                [{"task_id": task_id, "tag": tag} for task_id in task_ids for tag in tags],
+            )
+
+    async def set_interval(
+        self, task: Task, interval_seconds: int, *, next_run_at: datetime, now: datetime
+    ) -> None:
+        """Give a task a new interval, its next slot at `next_run_at`."""
+        task.interval_seconds = interval_seconds
+        task.next_run_at = next_run_at
+        task.updated_at = now
+        await self.session.flush()
 
     async def create(
         self, task_type: TaskType, target: str, *, interval_seconds: int, now: datetime
@@ -263,15 +442,23 @@ class TaskRepository:
         return task
 
     async def set_status_many(
-        self, task_ids: Sequence[str], status: TaskStatus, *, now: datetime
+        self,
+        task_ids: Sequence[str],
+        status: TaskStatus,
+        *,
+        now: datetime,
+        next_run_at: datetime | None = None,
     ) -> None:
-        """Give many tasks one status in a single statement."""
+        """Give many tasks one status in a single statement (and, on resume, when they run)."""
         if not task_ids:
             return
+        values: dict[str, object] = {"status": status, "updated_at": now}
+        if next_run_at is not None:
+            values["next_run_at"] = next_run_at
         await self.session.execute(
             update(Task)
             .where(Task.id.in_(task_ids))
-            .values(status=status, updated_at=now)
+            .values(values)
             .execution_options(synchronize_session="evaluate")
         )
 

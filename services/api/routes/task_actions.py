@@ -1,4 +1,5 @@
-"""The four routes both task kinds share: stop_tasks, task_status, pause_task, resume_task."""
+"""The routes both task kinds share: stop_tasks, pause_tasks, resume_tasks, task_status,
+pause_task, resume_task."""
 
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -11,7 +12,15 @@ from services.api import examples
 from services.api.dependencies import TaskServiceDep
 from services.api.responses import documented, ok
 from shared.models import TaskType
-from shared.schemas import Envelope, StoppedTasks, StopTasks, TaskStatusChanged, TaskStatusView
+from shared.schemas import (
+    Envelope,
+    PausedTasks,
+    ResumedTasks,
+    StoppedTasks,
+    TaskSelection,
+    TaskStatusChanged,
+    TaskStatusView,
+)
 
 
 def operation_ids(task_type: TaskType) -> Callable[[APIRoute], str]:
@@ -49,10 +58,47 @@ def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
         responses=documented(examples.STOPPED, 400, 408, 413, 422),
         summary=f"Stop {task_type} tasks (their history is kept)",
     )
-    async def stop_tasks(body: StopTasks, tasks: TaskServiceDep) -> Envelope[StoppedTasks]:
-        """Stop up to 1,000 tasks; ids that are unknown or of the other kind are listed apart."""
-        stopped, not_found = await tasks.stop(task_type, body.task_ids)
+    async def stop_tasks(body: TaskSelection, tasks: TaskServiceDep) -> Envelope[StoppedTasks]:
+        """Stop up to 1,000 tasks by id, or every task with a tag; ids that are unknown or of
+        the other kind are listed apart."""
+        stopped, not_found = await tasks.stop(task_type, task_ids=body.task_ids or (), tag=body.tag)
         return ok(StoppedTasks(deleted_task_ids=stopped, not_found_task_ids=not_found))
+
+    @router.post(
+        "/pause_tasks",
+        response_model=Envelope[PausedTasks],
+        responses=documented(examples.BULK_PAUSED, 400, 408, 413, 422),
+        summary=f"Pause {task_type} tasks by id or by tag",
+    )
+    async def pause_tasks(body: TaskSelection, tasks: TaskServiceDep) -> Envelope[PausedTasks]:
+        """As `pause_task` for each: up to 1,000 tasks by id, or every task with a tag.
+        Stopped tasks stay stopped and are listed apart, as are unknown ids."""
+        selected = await tasks.pause_many(task_type, task_ids=body.task_ids or (), tag=body.tag)
+        return ok(
+            PausedTasks(
+                paused_task_ids=selected.changed,
+                stopped_task_ids=selected.stopped,
+                not_found_task_ids=selected.not_found,
+            )
+        )
+
+    @router.post(
+        "/resume_tasks",
+        response_model=Envelope[ResumedTasks],
+        responses=documented(examples.BULK_RESUMED, 400, 408, 413, 422),
+        summary=f"Resume {task_type} tasks by id or by tag",
+    )
+    async def resume_tasks(body: TaskSelection, tasks: TaskServiceDep) -> Envelope[ResumedTasks]:
+        """As `resume_task` for each: up to 1,000 tasks by id, or every task with a tag.
+        Stopped tasks stay stopped and are listed apart, as are unknown ids."""
+        selected = await tasks.resume_many(task_type, task_ids=body.task_ids or (), tag=body.tag)
+        return ok(
+            ResumedTasks(
+                resumed_task_ids=selected.changed,
+                stopped_task_ids=selected.stopped,
+                not_found_task_ids=selected.not_found,
+            )
+        )
 
     @router.get(
         "/task_status/{task_id}",
@@ -63,9 +109,9 @@ def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
     async def task_status(
         task_id: task_id_param, tasks: TaskServiceDep
     ) -> Envelope[TaskStatusView]:
-        """Active, paused or stopped."""
-        task = await tasks.get(task_type, task_id)
-        return ok(TaskStatusView(status=task.status))
+        """Active, paused or stopped, and the task's tags."""
+        tagged = await tasks.view(task_type, task_id)
+        return ok(TaskStatusView(status=tagged.task.status, tags=tagged.tags))
 
     @router.post(
         "/pause_task/{task_id}",
