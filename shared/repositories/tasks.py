@@ -1,13 +1,13 @@
 """Reads and writes of the `task` table."""
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 from sqlalchemy import (
-    Row,
+    Result,
     Select,
     Table,
     bindparam,
@@ -140,8 +140,9 @@ TAGS = (
 )
 
 
-def _tagged(rows: Iterable[Row[Any]]) -> list["TaggedTask"]:
-    return [TaggedTask(row[0], sorted(row[1].split(",")) if row[1] else []) for row in rows]
+def _tagged(result: Result[Task, str | None]) -> list["TaggedTask"]:
+    """(task, joined tags) rows as TaggedTasks."""
+    return [TaggedTask(task, sorted(tags.split(",")) if tags else []) for task, tags in result]
 
 
 @dataclass(frozen=True, slots=True)
