@@ -49,6 +49,7 @@ async def test_create_answers_201_with_an_active_task_due_now(
             kind.target_field: kind.sample_target,
             "status": "active",
             "interval_seconds": 1800,
+            "tags": [],
         },
     }
     task = await stored_task(sessions, task_id)
@@ -124,6 +125,7 @@ async def test_creating_a_stopped_target_restarts_it_with_the_new_interval(
         kind.target_field: kind.sample_target,
         "status": "active",
         "interval_seconds": 86400,
+        "tags": [],
     }
     task = await stored_task(sessions, task_id)
     assert (task.status, task.interval_seconds) == (TaskStatus.ACTIVE, 86400)
@@ -171,6 +173,7 @@ async def test_tasks_lists_every_task_of_its_kind_oldest_first(
         "interval_seconds",
         "created_at",
         "updated_at",
+        "tags",
     }
     assert listed[0]["created_at"].endswith("Z")
 
@@ -183,10 +186,14 @@ async def test_tasks_is_empty_when_there_are_none(client: AsyncClient, kind: Kin
 async def test_task_status(client: AsyncClient, kind: Kind) -> None:
     task_id = await create_task(client, kind)
     response = await client.get(f"{kind.prefix}/task_status/{task_id}")
-    assert response.json() == {"status_code": 200, "success": True, "data": {"status": "active"}}
+    assert response.json() == {
+        "status_code": 200,
+        "success": True,
+        "data": {"status": "active", "tags": []},
+    }
     await client.post(f"{kind.prefix}/pause_task/{task_id}")
     response = await client.get(f"{kind.prefix}/task_status/{task_id.upper()}")
-    assert response.json()["data"] == {"status": "paused"}
+    assert response.json()["data"] == {"status": "paused", "tags": []}
 
 
 @pytest.mark.parametrize("action", ["task_status", "pause_task", "resume_task"])
