@@ -1,7 +1,7 @@
 """The routes both task kinds share: stop_tasks, pause_tasks, resume_tasks, task_status,
 pause_task, resume_task."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from services.api import examples
 from services.api.dependencies import TaskServiceDep
 from services.api.responses import documented, ok
+from services.api.tasks import Selected, TaskService
 from shared.models import TaskType
 from shared.schemas import (
     Envelope,
@@ -48,9 +49,52 @@ def created_task_links(
     }
 
 
+BulkStatusChange = Callable[..., Awaitable[Selected]]
+BULK_EXAMPLES = {"pause": examples.BULK_PAUSED, "resume": examples.BULK_RESUMED}
+
+
+def add_bulk_status_change(
+    router: APIRouter,
+    task_type: TaskType,
+    answer: type[PausedTasks] | type[ResumedTasks],
+    change: BulkStatusChange,
+    verb: str,
+) -> None:
+    """Add `/{verb}_tasks`: `{verb}_task` for many tasks, named by ids or by a tag."""
+    done = f"{verb}d"
+
+    async def bulk_status_change(body: TaskSelection, tasks: TaskServiceDep) -> Any:
+        selected = await change(tasks, task_type, task_ids=body.task_ids or (), tag=body.tag)
+        return ok(
+            answer.model_validate(
+                {
+                    f"{done}_task_ids": selected.changed,
+                    "stopped_task_ids": selected.stopped,
+                    "not_found_task_ids": selected.not_found,
+                }
+            )
+        )
+
+    bulk_status_change.__doc__ = (
+        f"As `{verb}_task` for each: up to 1,000 tasks by id, or every task with a tag. "
+        "Stopped tasks stay stopped and are listed apart, as are unknown ids."
+    )
+    router.add_api_route(
+        f"/{verb}_tasks",
+        bulk_status_change,
+        methods=["POST"],
+        name=f"{verb}_tasks",
+        response_model=Envelope[answer],  # type: ignore[valid-type]
+        responses=documented(BULK_EXAMPLES[verb], 400, 408, 413, 422),
+        summary=f"{verb.capitalize()} {task_type} tasks by id or by tag",
+    )
+
+
 def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
     """Add the shared routes to `router`, acting only on tasks of `task_type`."""
     task_id_param = Annotated[UUID, Path(description=f"The id of a {task_type} task")]
+    add_bulk_status_change(router, task_type, PausedTasks, TaskService.pause_many, "pause")
+    add_bulk_status_change(router, task_type, ResumedTasks, TaskService.resume_many, "resume")
 
     @router.post(
         "/stop_tasks",
@@ -63,42 +107,6 @@ def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
         the other kind are listed apart."""
         stopped, not_found = await tasks.stop(task_type, task_ids=body.task_ids or (), tag=body.tag)
         return ok(StoppedTasks(deleted_task_ids=stopped, not_found_task_ids=not_found))
-
-    @router.post(
-        "/pause_tasks",
-        response_model=Envelope[PausedTasks],
-        responses=documented(examples.BULK_PAUSED, 400, 408, 413, 422),
-        summary=f"Pause {task_type} tasks by id or by tag",
-    )
-    async def pause_tasks(body: TaskSelection, tasks: TaskServiceDep) -> Envelope[PausedTasks]:
-        """As `pause_task` for each: up to 1,000 tasks by id, or every task with a tag.
-        Stopped tasks stay stopped and are listed apart, as are unknown ids."""
-        selected = await tasks.pause_many(task_type, task_ids=body.task_ids or (), tag=body.tag)
-        return ok(
-            PausedTasks(
-                paused_task_ids=selected.changed,
-                stopped_task_ids=selected.stopped,
-                not_found_task_ids=selected.not_found,
-            )
-        )
-
-    @router.post(
-        "/resume_tasks",
-        response_model=Envelope[ResumedTasks],
-        responses=documented(examples.BULK_RESUMED, 400, 408, 413, 422),
-        summary=f"Resume {task_type} tasks by id or by tag",
-    )
-    async def resume_tasks(body: TaskSelection, tasks: TaskServiceDep) -> Envelope[ResumedTasks]:
-        """As `resume_task` for each: up to 1,000 tasks by id, or every task with a tag.
-        Stopped tasks stay stopped and are listed apart, as are unknown ids."""
-        selected = await tasks.resume_many(task_type, task_ids=body.task_ids or (), tag=body.tag)
-        return ok(
-            ResumedTasks(
-                resumed_task_ids=selected.changed,
-                stopped_task_ids=selected.stopped,
-                not_found_task_ids=selected.not_found,
-            )
-        )
 
     @router.get(
         "/task_status/{task_id}",
