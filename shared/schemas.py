@@ -78,7 +78,10 @@ class CreateInfluencerTask(Request):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"username": "instagram", "interval": "1h", "tags": ["brand-x"]}]
+            "examples": [
+                {"username": "instagram", "interval": "1h"},
+                {"username": "instagram", "interval": "1h", "tags": ["brand-x"]},
+            ]
         },
     )
 
@@ -103,11 +106,12 @@ class CreatePostTask(Request):
         extra="forbid",
         json_schema_extra={
             "examples": [
+                {"post_url": "https://www.instagram.com/p/CxYQJO8xuC6/", "interval": "1h"},
                 {
                     "post_url": "https://www.instagram.com/p/CxYQJO8xuC6/",
                     "interval": "1h",
                     "tags": ["brand-x"],
-                }
+                },
             ]
         },
     )

@@ -4,7 +4,8 @@ import re
 
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
-TAG_SCHEMA_PATTERN = rf"^[a-z0-9_.:-]{{1,{MAX_TAG_LENGTH}}}$"
+# What a client may send; upper-case letters are stored lower-cased.
+TAG_SCHEMA_PATTERN = rf"^[A-Za-z0-9_.:-]{{1,{MAX_TAG_LENGTH}}}$"
 _TAG = re.compile(TAG_SCHEMA_PATTERN)
 
 
@@ -13,15 +14,14 @@ class InvalidTag(ValueError):
 
 
 def parse_tag(raw: str) -> str:
-    """The tag as stored: lower-cased; InvalidTag unless 1 to 50 of `a-z 0-9 _ - . :`."""
-    tag = raw.lower()
-    if not tag:
+    """The tag as stored, lower-cased; InvalidTag unless 1 to 50 of `a-z 0-9 _ - . :`."""
+    if not raw:
         raise InvalidTag("a tag cannot be empty")
-    if len(tag) > MAX_TAG_LENGTH:
+    if len(raw) > MAX_TAG_LENGTH:
         raise InvalidTag(f"tag {raw!r} is longer than {MAX_TAG_LENGTH} characters")
-    if _TAG.fullmatch(tag) is None:
+    if _TAG.fullmatch(raw) is None:
         raise InvalidTag(f"tag {raw!r} may contain only letters, digits, '_', '-', '.' and ':'")
-    return tag
+    return raw.lower()
 
 
 def parse_tags(raw: list[str]) -> list[str]:
