@@ -131,15 +131,17 @@ class TaskService:
         new_ids = await self.tasks.insert_missing(
             task_type, missing, interval_seconds=interval.seconds, now=now
         )
-        started = set(stopped) | {new_ids[target] for target in missing}
+        ours = set(stopped) | {new_ids[target] for target in missing}
         rows = {
             row.task.target: row for row in await self.tasks.get_tagged_targets(task_type, targets)
         }
+        # The tasks this request started: its ids that the read found.
+        started = sorted(row.task.id for row in rows.values() if row.task.id in ours)
         if tags is not None:
-            await self.tasks.set_tags(sorted(started), tags)
+            await self.tasks.set_tags(started, tags)
         for target, raw in inputs_of.items():
             row = rows[target]
-            if row.task.id in started:
+            if row.task.id in ours:
                 outcome.created.append(row if tags is None else TaggedTask(row.task, tags))
             else:
                 outcome.existing.append(ExistingTask(raw, row.task))

@@ -148,7 +148,10 @@ async def test_concurrent_overlapping_bulk_creates_make_each_task_once(
     # Three requests, each overlapping the others, one of them in the reverse order.
     batches = [everyone[:200], everyone[100:], list(reversed(everyone[50:250]))]
     answers = await asyncio.gather(
-        *(bulk_create(client, kind, kind.bulk_inputs(batch)) for batch in batches)
+        *(
+            bulk_create(client, kind, kind.bulk_inputs(batch), tags=[f"batch{n}"])
+            for n, batch in enumerate(batches)
+        )
     )
 
     created = [task["task_id"] for answer in answers for task in answer["created"]]
@@ -160,6 +163,12 @@ async def test_concurrent_overlapping_bulk_creates_make_each_task_once(
         assert {item["task_id"] for item in answer["existing"]} <= set(created)
     stored = await stored_tasks(sessions, kind)
     assert sorted(task.target for task in stored) == everyone
+    # Each task carries the tag of the request that created it, and no other.
+    for n, answer in enumerate(answers):
+        listed = await client.get(f"{kind.prefix}/tasks", params={"tag": f"batch{n}"})
+        assert sorted(task["task_id"] for task in listed.json()["data"]) == sorted(
+            task["task_id"] for task in answer["created"]
+        )
 
 
 async def test_bulk_create_refuses_bodies_it_cannot_take(client: AsyncClient, kind: Kind) -> None:
