@@ -11,10 +11,12 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
+    case,
     delete,
     exists,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
@@ -337,16 +339,20 @@ class TaskRepository:
         """Turn stopped tasks (by id) back on with a new interval, each due at its time."""
         if not due:
             return
+        # One statement for them all: each task's time picked by its id.
         await self.session.execute(
-            update(cast(Table, Task.__table__))
-            .where(Task.id == bindparam("task_id"))
+            update(Task)
+            .where(Task.id.in_(list(due)))
             .values(
                 status=TaskStatus.ACTIVE,
                 interval_seconds=interval_seconds,
-                next_run_at=bindparam("due"),
+                next_run_at=case(
+                    {task_id: literal(at, Task.next_run_at.type) for task_id, at in due.items()},
+                    value=Task.id,
+                ),
                 updated_at=now,
-            ),
-            [{"task_id": task_id, "due": due_at} for task_id, due_at in due.items()],
+            )
+            .execution_options(synchronize_session=False)
         )
 
     async def set_tags(self, task_ids: Sequence[str], tags: Sequence[str]) -> None:

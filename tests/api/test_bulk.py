@@ -64,6 +64,7 @@ async def test_each_input_lands_in_exactly_one_list(
         *invalid[:1],  # repeated
     ]
 
+    before = datetime.now(UTC)
     data = await bulk_create(client, kind, inputs, "30m", tags=["Import:1"])
 
     created = {task[kind.target_field]: task for task in data["created"]}
@@ -81,6 +82,8 @@ async def test_each_input_lands_in_exactly_one_list(
     stored = {task.target: task for task in await stored_tasks(sessions, kind)}
     assert len(stored) == 253
     assert stored[stopped].status is TaskStatus.ACTIVE
+    assert before <= stored[stopped].next_run_at <= datetime.now(UTC) + timedelta(minutes=30)
+    assert stored[stopped].interval_seconds == 1800
     assert stored[paused].status is TaskStatus.PAUSED
     assert stored[active].interval_seconds == 3600  # an existing task is left as it was
     tagged = await client.get(f"{kind.prefix}/tasks", params={"tag": "import:1"})
