@@ -20,6 +20,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -264,14 +265,17 @@ class TaskRepository:
         self, task_type: TaskType, *, task_ids: Sequence[str] = (), tag: str | None = None
     ) -> list[Task]:
         """Lock (see RowLock, "update") the tasks of one kind with these ids, or with this tag."""
-        selected = (
-            Task.id.in_(select(TaskTag.task_id).where(TaskTag.tag == tag))
-            if tag is not None
-            else Task.id.in_(task_ids)
-        )
+        if tag is not None:
+            # Read first, then lock by primary key: a locking read of the tag's range would
+            # hold its gaps too, and deadlock with requests adding tags next to it.
+            task_ids = list(
+                await self.session.scalars(select(TaskTag.task_id).where(TaskTag.tag == tag))
+            )
+        if not task_ids:
+            return []
         query = (
             select(Task)
-            .where(Task.task_type == task_type, selected)
+            .where(Task.id.in_(task_ids), Task.task_type == task_type)
             .order_by(Task.id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -356,14 +360,23 @@ class TaskRepository:
         )
 
     async def set_tags(self, task_ids: Sequence[str], tags: Sequence[str]) -> None:
-        """Give each of these tasks exactly these tags."""
+        """Give each of these tasks (locked by the caller) exactly these tags."""
         if not task_ids:
             return
-        await self.session.execute(delete(TaskTag).where(TaskTag.task_id.in_(task_ids)))
-        if tags:
+        # Only the rows that change, each by its whole primary key: deleting by a range would
+        # lock the gaps around it and deadlock with requests tagging neighbouring tasks.
+        rows = await self.session.execute(
+            select(TaskTag.task_id, TaskTag.tag).where(TaskTag.task_id.in_(task_ids))
+        )
+        current = {(task_id, tag) for task_id, tag in rows}
+        wanted = {(task_id, tag) for task_id in task_ids for tag in tags}
+        if gone := sorted(current - wanted):
             await self.session.execute(
-                insert(TaskTag),
-                [{"task_id": task_id, "tag": tag} for task_id in task_ids for tag in tags],
+                delete(TaskTag).where(tuple_(TaskTag.task_id, TaskTag.tag).in_(gone))
+            )
+        if new := sorted(wanted - current):
+            await self.session.execute(
+                insert(TaskTag), [{"task_id": task_id, "tag": tag} for task_id, tag in new]
             )
 
     async def set_interval(

@@ -138,7 +138,7 @@ async def test_the_product_collects_every_slot_once_through_pause_stop_outage_an
     assert stopped_history.status_code == 200
     assert len(stopped_history.json()["data"]["history"]) == 1
     status = await api.get(f"{INFLUENCER}/task_status/{stopped}")
-    assert status.json()["data"] == {"status": "stopped"}
+    assert status.json()["data"] == {"status": "stopped", "tags": []}
 
     # Resume: collected again at once, and then on its new grid.
     resumed = await api.post(f"{INFLUENCER}/resume_task/{paused}")
