@@ -304,3 +304,35 @@ async def test_pause_resume_and_stop_by_tag(
         "stopped_task_ids": [],
         "not_found_task_ids": [],
     }
+
+
+async def test_concurrent_tagging_and_actions_by_tag_all_succeed(
+    client: AsyncClient, kind: Kind
+) -> None:
+    created = await bulk_create(client, kind, kind.bulk_inputs(kind.targets(20)), tags=["x"])
+    task_ids = [task["task_id"] for task in created["created"]]
+    requests = [
+        *(
+            client.post(f"{kind.prefix}/update_task/{task_id}", json={"tags": ["x", f"own{n}"]})
+            for n, task_id in enumerate(task_ids)
+        ),
+        client.post(f"{kind.prefix}/pause_tasks", json={"tag": "x"}),
+        client.post(f"{kind.prefix}/resume_tasks", json={"tag": "x"}),
+        client.post(
+            f"{kind.prefix}/create_monitor_tasks",
+            json={
+                kind.bulk_inputs_field: kind.bulk_inputs(kind.targets(20, "more")),
+                "interval": "1h",
+                "tags": ["x"],
+            },
+        ),
+    ]
+
+    responses = await asyncio.gather(*requests)
+
+    assert [response.status_code for response in responses] == [200] * len(requests)
+    listed = await client.get(f"{kind.prefix}/tasks", params={"tag": "x"})
+    assert len(listed.json()["data"]) == 40
+    for n, task_id in enumerate(task_ids):
+        status = await client.get(f"{kind.prefix}/task_status/{task_id}")
+        assert status.json()["data"]["tags"] == [f"own{n}", "x"]
