@@ -172,6 +172,19 @@ class Task(Base):
         return target
 
 
+class TaskTag(Base):
+    """One tag of one task: a client's label for grouping tasks (shared/tags.py)."""
+
+    __tablename__ = "task_tag"
+    # With the primary key appended, (tag, task_id): every task with a tag is one range.
+    __table_args__ = (Index(None, "tag"),)
+
+    task_id: Mapped[str] = mapped_column(
+        CHAR(36), ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
+
+
 class InfluencerMetricsHistory(Base):
     """A profile's counts at one scheduled slot."""
 

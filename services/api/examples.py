@@ -4,17 +4,22 @@ TASK_ID = "5b0c6a4e-8f43-4a57-9d2e-2f1d0b8e6c11"
 CREATED_AT = "2026-11-21T12:00:00Z"
 UPDATED_AT = "2026-11-21T12:30:00Z"
 
+OTHER_TASK_ID = "9d1f7e2a-3c4b-4e5f-8a6b-7c8d9e0f1a2b"
+TAGS = ["brand-x"]
+
 INFLUENCER_TASK = {
     "task_id": TASK_ID,
     "username": "instagram",
     "status": "active",
     "interval_seconds": 3600,
+    "tags": TAGS,
 }
 POST_TASK = {
     "task_id": TASK_ID,
     "post_code": "CxYQJO8xuC6",
     "status": "active",
     "interval_seconds": 3600,
+    "tags": TAGS,
 }
 HEALTH = {
     "state": "ok",
@@ -23,8 +28,45 @@ HEALTH = {
     "consecutive_failures": 0,
     "last_error": None,
 }
+TASK_USAGE = {
+    "calls_today": 14,
+    "cost_usd_today": 0.014,
+    "projected_calls_per_day": 24.0,
+    "projected_cost_usd_per_day": 0.024,
+}
 INFLUENCER_CREATED = {**INFLUENCER_TASK, "warnings": []}
 POST_CREATED = {**POST_TASK, "warnings": []}
+# An update answers as task_status does, with the task's target and interval.
+UPDATED = {
+    "health": HEALTH,
+    "usage": TASK_USAGE,
+    "interval_seconds": 1800,
+    "tags": ["brand-x", "q4"],
+    "warnings": [],
+}
+INFLUENCER_UPDATED = {**INFLUENCER_TASK, **UPDATED}
+POST_UPDATED = {**POST_TASK, **UPDATED}
+INFLUENCER_BULK_CREATED = {
+    "created": [INFLUENCER_CREATED],
+    "existing": [{"input": "@NatGeo", "task_id": OTHER_TASK_ID, "status": "paused"}],
+    "invalid": [{"input": "no..dots", "message": "username cannot contain two '.' in a row"}],
+}
+POST_BULK_CREATED = {
+    "created": [POST_CREATED],
+    "existing": [
+        {
+            "input": "https://www.instagram.com/reel/C0dE_fGhIjK/",
+            "task_id": OTHER_TASK_ID,
+            "status": "active",
+        }
+    ],
+    "invalid": [
+        {
+            "input": "https://example.com/p/abc/",
+            "message": "post_url must be on instagram.com (or instagr.am), not 'example.com'",
+        }
+    ],
+}
 INFLUENCER_TASKS = [
     {**INFLUENCER_TASK, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
 ]
@@ -184,13 +226,17 @@ VIDEO_STATS = {
     "engagement_rate_by_followers": 0.43,
 }
 STOPPED = {"deleted_task_ids": [TASK_ID], "not_found_task_ids": []}
-TASK_USAGE = {
-    "calls_today": 14,
-    "cost_usd_today": 0.014,
-    "projected_calls_per_day": 24.0,
-    "projected_cost_usd_per_day": 0.024,
+BULK_PAUSED = {
+    "paused_task_ids": [TASK_ID],
+    "stopped_task_ids": [],
+    "not_found_task_ids": [OTHER_TASK_ID],
 }
-STATUS = {"status": "active", "health": HEALTH, "usage": TASK_USAGE}
+BULK_RESUMED = {
+    "resumed_task_ids": [TASK_ID],
+    "stopped_task_ids": [],
+    "not_found_task_ids": [OTHER_TASK_ID],
+}
+STATUS = {"status": "active", "tags": TAGS, "health": HEALTH, "usage": TASK_USAGE}
 PAUSED = {"task_id": TASK_ID, "status": "paused"}
 RESUMED = {"task_id": TASK_ID, "status": "active"}
 

@@ -142,8 +142,9 @@ async def test_the_openapi_document_describes_every_route_with_examples(
         for method, operation in item.items()
     }
     api_routes = [key for key in operations if key[1].startswith("/api/v1/instagram/")]
-    # The seed's 14, the two statistics routes, and per kind two exports and an import.
-    assert len(api_routes) == 22
+    # The seed's 14, the two statistics routes, and per kind two exports and an import, bulk
+    # create, update_task, pause_tasks and resume_tasks.
+    assert len(api_routes) == 30
     for key in api_routes:
         responses = operations[key]["responses"]
         success = next(code for code in responses if code.startswith("2"))
@@ -163,9 +164,12 @@ async def test_the_openapi_document_describes_every_route_with_examples(
         "CreateInfluencerTask"
     )
     schemas = document["components"]["schemas"]
-    assert schemas["CreateInfluencerTask"]["examples"] == [
-        {"username": "instagram", "interval": "1h"}
-    ]
+    assert schemas["CreateInfluencerTask"]["examples"][0] == {
+        "username": "instagram",
+        "interval": "1h",
+    }
+    listing = operations[("GET", f"{INFLUENCER.prefix}/tasks")]["responses"]["200"]
+    assert 'rel="next"' in listing["headers"]["Link"]["example"]
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text

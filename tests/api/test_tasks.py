@@ -49,6 +49,7 @@ async def test_create_answers_201_with_an_active_task_due_now(
             kind.target_field: kind.sample_target,
             "status": "active",
             "interval_seconds": 1800,
+            "tags": [],
             "warnings": [],
         },
     }
@@ -125,6 +126,7 @@ async def test_creating_a_stopped_target_restarts_it_with_the_new_interval(
         kind.target_field: kind.sample_target,
         "status": "active",
         "interval_seconds": 86400,
+        "tags": [],
         "warnings": [],
     }
     task = await stored_task(sessions, task_id)
@@ -174,6 +176,7 @@ async def test_tasks_lists_every_task_of_its_kind_oldest_first(
         "created_at",
         "updated_at",
         "health",
+        "tags",
     }
     assert listed[0]["created_at"].endswith("Z")
     assert listed[0]["health"]["state"] == "pending"
@@ -199,10 +202,11 @@ async def test_task_status(client: AsyncClient, kind: Kind) -> None:
     body = response.json()
     assert (body["status_code"], body["success"]) == (200, True)
     assert (body["data"]["status"], body["data"]["health"]) == ("active", PENDING)
+    assert body["data"]["tags"] == []
     await client.post(f"{kind.prefix}/pause_task/{task_id}")
     response = await client.get(f"{kind.prefix}/task_status/{task_id.upper()}")
     data = response.json()["data"]
-    assert (data["status"], data["health"]) == ("paused", PENDING)
+    assert (data["status"], data["health"], data["tags"]) == ("paused", PENDING, [])
 
 
 async def test_task_status_and_tasks_show_what_the_collections_recorded(
