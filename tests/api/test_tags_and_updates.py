@@ -45,7 +45,8 @@ async def test_tags_given_at_creation_are_lower_cased_sorted_and_shown_everywher
     created = response.json()["data"]
     assert created["tags"] == ["brand-x", "q4:launch"]
     status = await client.get(f"{kind.prefix}/task_status/{created['task_id']}")
-    assert status.json()["data"] == {"status": "active", "tags": ["brand-x", "q4:launch"]}
+    data = status.json()["data"]
+    assert (data["status"], data["tags"]) == ("active", ["brand-x", "q4:launch"])
     listed = (await client.get(f"{kind.prefix}/tasks")).json()["data"]
     assert [task["tags"] for task in listed] == [["brand-x", "q4:launch"]]
 
@@ -83,7 +84,21 @@ async def test_update_task_replaces_the_tags_and_answers_the_task(
     )
 
     assert response.status_code == 200
-    assert response.json()["data"] == {
+    updated = response.json()["data"]
+    # As task_status answers, with the target and the interval.
+    assert {name: updated.pop(name) for name in ("health", "usage", "warnings")} == {
+        "health": (await client.get(f"{kind.prefix}/task_status/{task_id}")).json()["data"][
+            "health"
+        ],
+        "usage": {
+            "calls_today": 0,
+            "cost_usd_today": 0.0,
+            "projected_calls_per_day": 24.0,
+            "projected_cost_usd_per_day": 0.024,  # 24 calls at 0.001 USD, either kind
+        },
+        "warnings": [],
+    }
+    assert updated == {
         "task_id": task_id,
         kind.target_field: kind.sample_target,
         "status": "active",
