@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.history import Target, instagram_id_of, parse_post_code, task_of
+from shared.growth import Point, change, changes_over, next_milestone
 from shared.instagram import InvalidInstagramInput, parse_username
 from shared.models import (
     POST_DETAILS,
@@ -18,7 +19,7 @@ from shared.models import (
     TaskType,
 )
 from shared.repositories.history import HistoryRepository
-from shared.repositories.rollups import HistoryModel, RollupRepository
+from shared.repositories.rollups import RollupRepository
 from shared.repositories.tasks import TaskRepository
 from shared.schemas import UserStats, VideoStats
 
@@ -36,8 +37,6 @@ ANOMALY_THRESHOLD = 3.5
 DAILY_BUCKETS = MAX_DAYS + 1
 MILESTONE_HORIZON_DAYS = 365
 
-Point = Mapping[str, Any]
-
 
 class StatsService:
     """Answers the statistics routes; reads only, so each opens a session of its own."""
@@ -50,7 +49,7 @@ class StatsService:
         target = Target(TaskType.INFLUENCER, None, instagram_id_of(user), user)
         async with self.sessions() as session:
             task = await task_of(session, target)
-            latest, changes = await _changes(
+            latest, changes = await changes_over(
                 session, InfluencerMetricsHistory, task.id, INFLUENCER_METRICS, INFLUENCER_WINDOWS
             )
             buckets = await RollupRepository(session).newest_buckets(
@@ -81,7 +80,7 @@ class StatsService:
         code = parse_post_code(post_code)
         async with self.sessions() as session:
             task = await task_of(session, Target(TaskType.POST, None, None, code))
-            latest, changes = await _changes(
+            latest, changes = await changes_over(
                 session, PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
             )
             followers = await _owner_followers(session, task.owner_username)
@@ -107,41 +106,8 @@ class StatsService:
         )
 
 
-async def _changes(
-    session: AsyncSession,
-    history: HistoryModel,
-    task_id: str,
-    metrics: Sequence[str],
-    windows: Mapping[str, timedelta],
-) -> tuple[Point | None, dict[str, dict[str, dict[str, Any] | None]]]:
-    points = HistoryRepository(session)
-    latest = await points.newest_counted_point(history, task_id, metrics)
-    changes: dict[str, dict[str, dict[str, Any] | None]] = {}
-    for window, length in windows.items():
-        then = None
-        if latest is not None:
-            then = await points.newest_counted_point(
-                history, task_id, metrics, at_or_before=latest["recorded_at"] - length
-            )
-        changes[window] = {
-            metric: None
-            if then is None or latest is None
-            else _change(then[metric], latest[metric])
-            for metric in metrics
-        }
-    return latest, changes
-
-
-def _change(before: int | None, after: int | None) -> dict[str, Any] | None:
-    if before is None or after is None:
-        return None
-    delta = after - before
-    pct = None if before == 0 else round(delta / before * 100, 2)
-    return {"from": before, "to": after, "delta": delta, "pct": pct}
-
-
-def _per(change: Mapping[str, Any] | None, units: int) -> float | None:
-    return None if change is None else change["delta"] / units
+def _per(moved: Mapping[str, Any] | None, units: int) -> float | None:
+    return None if moved is None else moved["delta"] / units
 
 
 def _daily(buckets: Sequence[Point]) -> list[dict[str, Any]]:
@@ -156,8 +122,8 @@ def _daily(buckets: Sequence[Point]) -> list[dict[str, Any]]:
             ("post_count", "post_delta"),
         ):
             entry[metric] = bucket[metric]
-            change = None if previous is None else _change(previous[metric], bucket[metric])
-            entry[delta] = None if change is None else change["delta"]
+            moved = None if previous is None else change(previous[metric], bucket[metric])
+            entry[delta] = None if moved is None else moved["delta"]
         entries.append(entry)
     # The oldest bucket read only serves its successor's delta when the window is full.
     return entries[:MAX_DAYS]
@@ -167,12 +133,7 @@ def _milestone(latest: Point | None, gain: float | None) -> dict[str, Any] | Non
     if latest is None or latest["follower_count"] is None or gain is None or gain <= 0:
         return None
     followers = latest["follower_count"]
-    scale = 1
-    while True:
-        goal = next((m * scale for m in (1, 2, 5) if m * scale > followers), None)
-        if goal is not None:
-            break
-        scale *= 10
+    goal = next_milestone(followers)
     days = math.ceil((goal - followers) / gain)
     if days > MILESTONE_HORIZON_DAYS:
         return None
