@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     collector_breaker_failure_threshold: int = Field(default=5, ge=1)
     collector_breaker_cooloff_seconds: float = Field(default=30.0, gt=0)
 
+    # Off by default: a webhook could otherwise reach the services' own network.
+    webhook_allow_private_targets: bool = False
+
 
 class CollectorSettings(Settings):
     """The collector's settings: the one service that calls TikHub, so the one that needs a key

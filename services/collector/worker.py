@@ -29,10 +29,11 @@ from services.collector.job_lease import job_lease
 from services.collector.metrics import CollectorMetrics
 from services.collector.rate_limiter import RateLimiter
 from services.collector.tikhub import TikHubClient
+from services.collector.webhooks import WebhookSender, webhook_client
 from services.collector.writer import SlotWriter
 from shared.backoff import Backoff
 from shared.db import create_engine, create_session_factory, wait_for_schema
-from shared.jobs import COLLECT_FUNCTION
+from shared.jobs import COLLECT_FUNCTION, DELIVER_FUNCTION, DELIVERY_LEASE
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 
@@ -47,6 +48,8 @@ FINISH_MARGIN_SECONDS = 15.0
 # Waits between attempts to reach Redis while it is down: short enough that collecting resumes
 # within seconds of its return.
 REDIS_BACKOFF = Backoff(base=0.5, cap=5.0)
+# A delivery attempt ends well within its lease, so that the next attempt never overlaps it.
+DELIVER_JOB_TIMEOUT_SECONDS = DELIVERY_LEASE.total_seconds() * 3 / 4
 
 
 def worker_name() -> str:
@@ -65,6 +68,12 @@ async def collect(ctx: dict[str, Any], task_id: str, scheduled_for: datetime) ->
             return await collector.collect(task_id, scheduled_for, job_try=ctx["job_try"])
     except Deferred as deferred:
         raise Retry(defer=deferred.seconds) from None
+
+
+async def deliver_webhook(ctx: dict[str, Any], delivery_id: int, attempt: int) -> str:
+    """The `deliver_webhook` job: one attempt at one delivery (see WebhookSender.deliver)."""
+    sender: WebhookSender = ctx["webhook_sender"]
+    return await sender.deliver(delivery_id, attempt)
 
 
 def build_collector(
@@ -136,13 +145,15 @@ async def startup(ctx: dict[str, Any]) -> None:
         timeout_seconds=settings.tikhub_timeout_seconds,
         max_connections=settings.collector_max_jobs,
     )
-    ctx["engine"], ctx["http"] = engine, http
+    sessions = create_session_factory(engine)
+    ctx["engine"], ctx["http"], ctx["webhook_http"] = engine, http, webhook_client()
     ctx["collector"] = build_collector(
-        settings,
-        redis=ctx["redis"],
-        sessions=create_session_factory(engine),
-        http=http,
-        metrics=ctx["metrics"],
+        settings, redis=ctx["redis"], sessions=sessions, http=http, metrics=ctx["metrics"]
+    )
+    ctx["webhook_sender"] = WebhookSender(
+        sessions,
+        ctx["webhook_http"],
+        allow_private_targets=settings.webhook_allow_private_targets,
     )
     log.info(
         "collector.started",
@@ -153,19 +164,29 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     """Close what startup opened (arq closes its Redis pool itself)."""
-    if "http" in ctx:
-        await ctx["http"].aclose()
+    for client in ("http", "webhook_http"):
+        if client in ctx:
+            await ctx[client].aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
 
 
 class WorkerSettings:
-    """What arq runs: the collect job and the process's start-up and shut-down."""
+    """What arq runs: the collect and deliver_webhook jobs, the process's start-up and
+    shut-down."""
 
     # Annotated exactly as arq's WorkerSettingsBase protocol declares them, so that type
     # checkers accept the class (and see plain callables, not methods taking `self`).
     functions: Sequence[WorkerCoroutine | Function] = (
         func(collect, name=COLLECT_FUNCTION, max_tries=MAX_TRIES),
+        # No result kept: the attempt's log in MySQL says whether it ran, and a kept result
+        # would refuse the same attempt re-queued after its job vanished.
+        func(
+            deliver_webhook,
+            name=DELIVER_FUNCTION,
+            timeout=DELIVER_JOB_TIMEOUT_SECONDS,
+            keep_result=0,
+        ),
     )
     cron_jobs: Sequence[CronJob] | None = None
     on_startup: StartupShutdown | None = startup

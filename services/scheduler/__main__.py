@@ -10,6 +10,7 @@ import uvloop
 
 from services.scheduler.collector_queue import CollectorQueue
 from services.scheduler.connections import open_database, open_redis
+from services.scheduler.deliveries import DeliveryDispatcher
 from services.scheduler.dispatcher import Dispatcher
 from services.scheduler.health import check, heartbeat_for
 from services.scheduler.loop import SchedulerLoop
@@ -39,15 +40,16 @@ async def run(settings: Settings) -> None:
     redis = open_redis(settings)
     heartbeat = heartbeat_for(settings, redis)
     queue = CollectorQueue(redis, RedisKeys(settings.redis_prefix).collector_queue, metrics)
-    dispatcher = Dispatcher(
-        create_session_factory(engine), queue, batch_size=settings.scheduler_batch_size
-    )
+    sessions = create_session_factory(engine)
+    dispatcher = Dispatcher(sessions, queue, batch_size=settings.scheduler_batch_size)
+    deliveries = DeliveryDispatcher(sessions, queue, batch_size=settings.scheduler_batch_size)
     loop = SchedulerLoop(
         dispatcher,
         heartbeat,
         metrics,
         tick_seconds=settings.scheduler_tick_seconds,
         backoff=Backoff(cap=min(MAX_BACKOFF_SECONDS, settings.scheduler_heartbeat_ttl_seconds / 2)),
+        deliveries=deliveries,
     )
     log.info(
         "scheduler.started",

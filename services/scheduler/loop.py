@@ -41,8 +41,11 @@ class SchedulerLoop:
         *,
         tick_seconds: float,
         backoff: Backoff,
+        deliveries: BatchDispatcher | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        # Webhook deliveries, claimed after the slots of each tick.
+        self.deliveries = deliveries
         self.heartbeat = heartbeat
         self.metrics = metrics
         self.tick_seconds = tick_seconds
@@ -80,16 +83,8 @@ class SchedulerLoop:
             await _sleep_unless_stopped(stop, wait)
 
     async def tick(self, stop: asyncio.Event) -> BatchResult:
-        """Dispatch batches until one comes back short (nothing more is due) or a stop is asked."""
-        total = BatchResult()
-        while True:
-            batch = await self.dispatcher.dispatch_batch(now=utcnow())
-            total += batch
-            if batch.claimed < self.dispatcher.batch_size or stop.is_set():
-                break
-            # Draining a large backlog can outlast the heartbeat's TTL; the probe must not
-            # mistake it for a hung loop.
-            await self._beat()
+        """Dispatch every due slot, then every due delivery; return what the slots' part did."""
+        total = await self._drain(self.dispatcher, stop)
         if total.claimed:
             log.info(
                 "scheduler.dispatched",
@@ -97,7 +92,28 @@ class SchedulerLoop:
                 enqueued=total.enqueued,
                 duplicates_refused=total.refused,
             )
+        if self.deliveries is not None and not stop.is_set():
+            sent = await self._drain(self.deliveries, stop)
+            if sent.claimed:
+                log.info(
+                    "scheduler.deliveries_dispatched",
+                    claimed=sent.claimed,
+                    enqueued=sent.enqueued,
+                    duplicates_refused=sent.refused,
+                )
         return total
+
+    async def _drain(self, dispatcher: BatchDispatcher, stop: asyncio.Event) -> BatchResult:
+        """Dispatch batches until one comes back short (nothing more is due) or a stop is asked."""
+        total = BatchResult()
+        while True:
+            batch = await dispatcher.dispatch_batch(now=utcnow())
+            total += batch
+            if batch.claimed < dispatcher.batch_size or stop.is_set():
+                return total
+            # Draining a large backlog can outlast the heartbeat's TTL; the probe must not
+            # mistake it for a hung loop.
+            await self._beat()
 
     async def _beat(self) -> None:
         # The heartbeat says the loop is alive, so it also beats while the database is down:
