@@ -8,28 +8,33 @@ counted point, never a fallback.
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from shared.repositories.history import HistoryRepository
+from shared.models import TaskType
 from shared.repositories.rollups import HistoryModel
+
+if TYPE_CHECKING:  # the history repository applies the rules of this module to what it stores
+    from shared.repositories.history import HistoryRepository
 
 Point = Mapping[str, Any]
 Change = dict[str, Any]
+# The counts of each kind of task, as statistics and alerts name them.
+METRICS = {
+    TaskType.INFLUENCER: ("follower_count", "following_count", "post_count"),
+    TaskType.POST: ("like_count", "comment_count", "play_count"),
+}
 # Follower counts worth telling: 1, 2, 5, 10, 20, 50, 100, …
 MILESTONE_STEPS = (1, 2, 5)
 
 
 async def changes_over(
-    session: AsyncSession,
+    points: "HistoryRepository",
     history: HistoryModel,
     task_id: str,
     metrics: Sequence[str],
     windows: Mapping[str, timedelta],
 ) -> tuple[Point | None, dict[str, dict[str, Change | None]]]:
     """The task's latest counted point, and each metric's change over each window up to it."""
-    points = HistoryRepository(session)
     latest = await points.newest_counted_point(history, task_id, metrics)
     changes: dict[str, dict[str, Change | None]] = {}
     for window, length in windows.items():

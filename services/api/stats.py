@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.history import Target, instagram_id_of, parse_post_code, task_of
-from shared.growth import Point, change, changes_over, next_milestone
+from shared.growth import METRICS, Point, change, changes_over, next_milestone
 from shared.instagram import InvalidInstagramInput, parse_username
 from shared.models import (
     POST_DETAILS,
@@ -23,8 +23,8 @@ from shared.repositories.rollups import RollupRepository
 from shared.repositories.tasks import TaskRepository
 from shared.schemas import UserStats, VideoStats
 
-INFLUENCER_METRICS = ("follower_count", "following_count", "post_count")
-POST_METRICS = ("like_count", "comment_count", "play_count")
+INFLUENCER_METRICS = METRICS[TaskType.INFLUENCER]
+POST_METRICS = METRICS[TaskType.POST]
 INFLUENCER_WINDOWS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 POST_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 DEFAULT_DAYS = 30
@@ -50,7 +50,11 @@ class StatsService:
         async with self.sessions() as session:
             task = await task_of(session, target)
             latest, changes = await changes_over(
-                session, InfluencerMetricsHistory, task.id, INFLUENCER_METRICS, INFLUENCER_WINDOWS
+                HistoryRepository(session),
+                InfluencerMetricsHistory,
+                task.id,
+                INFLUENCER_METRICS,
+                INFLUENCER_WINDOWS,
             )
             buckets = await RollupRepository(session).newest_buckets(
                 InfluencerDaily, task.id, INFLUENCER_METRICS, limit=DAILY_BUCKETS
@@ -81,7 +85,7 @@ class StatsService:
         async with self.sessions() as session:
             task = await task_of(session, Target(TaskType.POST, None, None, code))
             latest, changes = await changes_over(
-                session, PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
+                HistoryRepository(session), PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
             )
             followers = await _owner_followers(session, task.owner_username)
         per_hour = {
