@@ -49,8 +49,9 @@ async def record_event(
     webhook_id: str | None = None,
 ) -> str | None:
     """Write an event and a pending delivery of it to each enabled webhook subscribed to
-    `event_type` (only to `webhook_id`, when given) in the caller's transaction; return the
-    event's id, or None when no webhook takes it (then nothing is written)."""
+    `event_type` (only to `webhook_id`, whatever it subscribed to, when given) in the caller's
+    transaction; return the event's id, or None when no webhook takes it (then nothing is
+    written)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     webhooks = WebhookRepository(session)

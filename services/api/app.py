@@ -12,6 +12,7 @@ from services.api.metrics import ApiMetrics
 from services.api.request_context import RequestContextMiddleware
 from services.api.responses import error_docs
 from services.api.routes import operations
+from services.api.routes.alerting import alerts_router, webhooks_router
 from services.api.routes.monitors import INFLUENCERS, POSTS, monitor_router
 from services.api.runtime import open_runtime
 from shared.settings import Settings
@@ -46,6 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
     responses = error_docs(401, 429) if protected else {}
     for monitor in (INFLUENCERS, POSTS):
         app.include_router(monitor_router(monitor), responses=responses)
+    for router in (webhooks_router, alerts_router):
+        app.include_router(router, responses=responses)
     app.include_router(operations.router)
     # Each middleware added wraps the ones before it. The request context is outermost, so
     # every response, even a 401 or a 413, is logged, counted and carries a request id.

@@ -89,10 +89,15 @@ class WebhookRepository:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def subscribers(self, event_type: str, *, only: str | None = None) -> list[str]:
-        """The enabled webhooks that take `event_type` (of `only` that one, when given)."""
+        """The enabled webhooks that take `event_type`; with `only`, that webhook if enabled,
+        whatever types it takes (an event addressed to it, such as a test)."""
         query = select(Webhook.id, Webhook.event_types).where(Webhook.enabled.is_(True))
         if only is not None:
-            query = query.where(Webhook.id == only)
+            return list(
+                await self.session.scalars(
+                    query.with_only_columns(Webhook.id).where(Webhook.id == only)
+                )
+            )
         rows = await self.session.execute(query.order_by(Webhook.id))
         return [id_ for id_, types in rows if types is None or event_type in types]
 
