@@ -67,9 +67,7 @@ async def run_due(sessions: Sessions, sender: WebhookSender, now: datetime) -> l
     """What the scheduler and a collector do together: claim the deliveries due at `now`
     and make their attempts; return the statuses they end in."""
     async with sessions.begin() as session:
-        due = await WebhookRepository(session).claim_due(
-            now=now, limit=100, lease=DELIVERY_LEASE
-        )
+        due = await WebhookRepository(session).claim_due(now=now, limit=100, lease=DELIVERY_LEASE)
     return [await sender.deliver(d.delivery_id, d.attempt) for d in due]
 
 

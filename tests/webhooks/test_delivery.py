@@ -88,7 +88,9 @@ async def test_a_failed_attempt_is_retried_after_5_s_with_the_same_webhook_id(
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert second.verified(str(webhook["secret"]))["type"] == "webhook.test"
     [delivery] = await deliveries(client, webhook["webhook_id"])
-    assert [(a["attempt"], a["outcome"], a["response_status"]) for a in delivery["attempt_log"]] == [
+    assert [
+        (a["attempt"], a["outcome"], a["response_status"]) for a in delivery["attempt_log"]
+    ] == [
         (1, "failed", 500),
         (2, "succeeded", 200),
     ]
@@ -226,9 +228,7 @@ async def test_two_collectors_running_the_same_attempt_send_it_once(
     clients = [webhook_client() for _ in range(4)]
     senders = [WebhookSender(sessions, c, allow_private_targets=True, clock=clock) for c in clients]
     try:
-        outcomes = await asyncio.gather(
-            *(s.deliver(due.delivery_id, due.attempt) for s in senders)
-        )
+        outcomes = await asyncio.gather(*(s.deliver(due.delivery_id, due.attempt) for s in senders))
     finally:
         for c in clients:
             await c.aclose()
