@@ -109,7 +109,8 @@ async def test_a_receiver_that_keeps_failing_gets_the_whole_schedule_then_the_de
         attempted = clock.now
         async with sessions() as session:
             found = await WebhookRepository(session).get_delivery(delivery["delivery_id"])
-            assert found is not None and found.next_attempt_at is not None
+            assert found is not None
+            assert found.next_attempt_at is not None
             waits.append(found.next_attempt_at - attempted)
             clock.now = found.next_attempt_at
     assert await run_due(sessions, sender, clock.now) == ["failed"]
@@ -166,7 +167,8 @@ async def test_an_event_goes_to_the_enabled_webhooks_subscribed_to_its_type(
     async with sessions.begin() as session:
         alert_event = await record_event(session, "alert.triggered", {"alert_id": "a"})
         milestone_event = await record_event(session, "milestone.reached", {"milestone": 2})
-    assert alert_event is not None and milestone_event is not None
+    assert alert_event is not None
+    assert milestone_event is not None
     assert [d["event_id"] for d in await deliveries(client, everything["webhook_id"])] == [
         milestone_event,
         alert_event,

@@ -39,12 +39,12 @@ def deliveries(sessions: Sessions, redis: Redis, keys: RedisKeys) -> DeliveryDis
 
 
 @pytest.fixture
-async def webhook_id(sessions: Sessions, receiver: Receiver) -> AsyncIterator[str]:
+async def webhook_id(sessions: Sessions, receiver: Receiver) -> str:
     async with sessions.begin() as session:
         webhook = await WebhookRepository(session).create(
             url=receiver.url, description=None, event_types=None, secret=SECRET, now=utcnow()
         )
-    yield webhook.id
+    return webhook.id
 
 
 async def run_worker(hook_settings: Settings) -> int:
