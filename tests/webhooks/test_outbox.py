@@ -3,7 +3,6 @@ and neither a lost Redis nor a collector killed mid-delivery loses or repeats an
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
