@@ -4,6 +4,7 @@
 the change that caused it was committed: a crash before the commit loses both, never one.
 """
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -14,24 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.models import utcnow
 from shared.repositories.webhooks import WebhookRepository
 
-ALERT_TRIGGERED = "alert.triggered"
-ALERT_RESOLVED = "alert.resolved"
-MILESTONE_REACHED = "milestone.reached"
-TASK_FAILING = "task.failing"
-TASK_RECOVERED = "task.recovered"
-TASK_UNAVAILABLE = "task.unavailable"
-BUDGET_EXCEEDED = "budget.exceeded"
-WEBHOOK_TEST = "webhook.test"
-EVENT_TYPES = (
-    ALERT_TRIGGERED,
-    ALERT_RESOLVED,
-    MILESTONE_REACHED,
-    TASK_FAILING,
-    TASK_RECOVERED,
-    TASK_UNAVAILABLE,
-    BUDGET_EXCEEDED,
-    WEBHOOK_TEST,
-)
+
+class EventType(enum.StrEnum):
+    """The catalogue of events (api.md, "Alerts and webhooks")."""
+
+    ALERT_TRIGGERED = "alert.triggered"
+    ALERT_RESOLVED = "alert.resolved"
+    MILESTONE_REACHED = "milestone.reached"
+    TASK_FAILING = "task.failing"
+    TASK_RECOVERED = "task.recovered"
+    TASK_UNAVAILABLE = "task.unavailable"
+    BUDGET_EXCEEDED = "budget.exceeded"
+    WEBHOOK_TEST = "webhook.test"
+
+
 # Receivers commonly cap a request's body; every event of the catalogue is far smaller.
 MAX_BODY_BYTES = 20 * 1024
 
@@ -42,7 +39,7 @@ class EventTooLarge(ValueError):
 
 async def record_event(
     session: AsyncSession,
-    event_type: str,
+    event_type: EventType,
     data: dict[str, Any],
     *,
     now: datetime | None = None,
@@ -52,8 +49,7 @@ async def record_event(
     `event_type` (only to `webhook_id`, whatever it subscribed to, when given) in the caller's
     transaction; return the event's id, or None when no webhook takes it (then nothing is
     written)."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {event_type!r}")
+    event_type = EventType(event_type)  # a plain string is checked against the catalogue
     webhooks = WebhookRepository(session)
     subscribers = await webhooks.subscribers(event_type, only=webhook_id)
     if not subscribers:

@@ -5,6 +5,7 @@ same thing in both: from the last counted point at or before (latest - window) t
 counted point, never a fallback.
 """
 
+import enum
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
@@ -18,10 +19,23 @@ if TYPE_CHECKING:  # the history repository applies the rules of this module to 
 
 Point = Mapping[str, Any]
 Change = dict[str, Any]
-# The counts of each kind of task, as statistics and alerts name them.
-METRICS = {
-    TaskType.INFLUENCER: ("follower_count", "following_count", "post_count"),
-    TaskType.POST: ("like_count", "comment_count", "play_count"),
+
+
+class Metric(enum.StrEnum):
+    """A count of a target, as statistics and alerts name it."""
+
+    FOLLOWER_COUNT = "follower_count"
+    FOLLOWING_COUNT = "following_count"
+    POST_COUNT = "post_count"
+    LIKE_COUNT = "like_count"
+    COMMENT_COUNT = "comment_count"
+    PLAY_COUNT = "play_count"
+
+
+# The counts of each kind of task.
+METRICS: dict[TaskType, tuple[str, ...]] = {
+    TaskType.INFLUENCER: (Metric.FOLLOWER_COUNT, Metric.FOLLOWING_COUNT, Metric.POST_COUNT),
+    TaskType.POST: (Metric.LIKE_COUNT, Metric.COMMENT_COUNT, Metric.PLAY_COUNT),
 }
 # Follower counts worth telling: 1, 2, 5, 10, 20, 50, 100, …
 MILESTONE_STEPS = (1, 2, 5)

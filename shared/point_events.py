@@ -1,11 +1,12 @@
 """What a newly stored counted point sets off: alert edges and follower milestones, written as
 events in the point's own transaction (see shared.events)."""
 
+import enum
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.events import ALERT_RESOLVED, ALERT_TRIGGERED, MILESTONE_REACHED, record_event
+from shared.events import EventType, record_event
 from shared.growth import changes_over, milestone_reached
 from shared.models import (
     Alert,
@@ -22,8 +23,24 @@ if TYPE_CHECKING:  # the history repository calls this module as it stores point
 
 Row = Mapping[str, Any]
 
-# The windows change conditions compare over.
-ALERT_WINDOWS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
+
+class AlertWindow(enum.StrEnum):
+    """The windows change conditions compare over."""
+
+    HOUR = "1h"
+    DAY = "1d"
+    WEEK = "7d"
+
+    @property
+    def length(self) -> timedelta:
+        return WINDOW_LENGTHS[self]
+
+
+WINDOW_LENGTHS = {
+    AlertWindow.HOUR: timedelta(hours=1),
+    AlertWindow.DAY: timedelta(days=1),
+    AlertWindow.WEEK: timedelta(days=7),
+}
 
 
 async def after_points(
@@ -68,7 +85,7 @@ async def _milestones(points: "HistoryRepository", latest: Mapping[str, Row]) ->
         held.milestone, held.reached_at = milestone, row["recorded_at"]
         await record_event(
             points.session,
-            MILESTONE_REACHED,
+            EventType.MILESTONE_REACHED,
             {
                 "task_id": task_id,
                 "username": row["username"],
@@ -89,7 +106,7 @@ async def _alerts(
     for task_id, task_alerts in by_task.items():
         row = latest[task_id]
         metrics = sorted({alert.metric for alert in task_alerts})
-        windows = {a.window: ALERT_WINDOWS[a.window] for a in task_alerts if a.window}
+        windows = {a.window: AlertWindow(a.window).length for a in task_alerts if a.window}
         point, changes = await changes_over(points, model, task_id, metrics, windows)
         if point is None:
             continue
@@ -140,10 +157,10 @@ async def _evaluate(
         if cooldown_ends is not None and recorded_at < cooldown_ends:
             return
         alert.state, alert.last_triggered_at = AlertState.TRIGGERED, recorded_at
-        event = ALERT_TRIGGERED
+        event = EventType.ALERT_TRIGGERED
     elif alert.state is AlertState.TRIGGERED and not met:
         alert.state, alert.last_resolved_at = AlertState.OK, recorded_at
-        event = ALERT_RESOLVED
+        event = EventType.ALERT_RESOLVED
     else:
         return
     await record_event(

@@ -59,7 +59,7 @@ async def check_target(url: str, *, allow_private: bool) -> None:
         ) from None
     for *_, sockaddr in found:
         # An IPv6 link-local address comes with its interface: fe80::1%eth0.
-        address = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
         kind = _kind(address)
         if kind is not None:
             raise RefusedTarget(

@@ -17,7 +17,7 @@ from services.api.alerting_schemas import (
     duration_text,
 )
 from services.api.errors import Conflict, InvalidInput, NotFound
-from shared.events import WEBHOOK_TEST, record_event
+from shared.events import EventType, record_event
 from shared.growth import METRICS
 from shared.models import Alert, DeliveryStatus, Task, Webhook, utcnow
 from shared.repositories.alerts import AlertRepository
@@ -96,7 +96,7 @@ class WebhookService:
         webhook = await self.webhooks.create(
             url=body.url,
             description=body.description,
-            event_types=body.event_types,
+            event_types=None if body.event_types is None else [str(t) for t in body.event_types],
             secret=new_secret(),
             now=utcnow(),
         )
@@ -119,7 +119,7 @@ class WebhookService:
             raise _disabled(webhook)
         event_id = await record_event(
             self.session,
-            WEBHOOK_TEST,
+            EventType.WEBHOOK_TEST,
             {"webhook_id": webhook.id, "message": "A test event: this webhook receives events."},
             webhook_id=webhook.id,
         )

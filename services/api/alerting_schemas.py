@@ -1,20 +1,17 @@
 """Bodies of the alerts and webhooks routes (api.md, "Alerts and webhooks")."""
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.events import EVENT_TYPES
-from shared.growth import METRICS
+from shared.events import EventType
+from shared.growth import Metric
 from shared.models import AlertCondition, AlertState, AttemptOutcome, DeliveryStatus
-from shared.point_events import ALERT_WINDOWS
+from shared.point_events import AlertWindow
 from shared.schemas import Request
 
-EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
-Metric = Literal[tuple(m for kind in METRICS.values() for m in kind)]  # type: ignore[valid-type]
-Window = Literal[tuple(ALERT_WINDOWS)]  # type: ignore[valid-type]
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION_PATTERN = r"^[0-9]{1,7}[smhd]$"
 MAX_COOLDOWN_SECONDS = 30 * 86400
@@ -144,7 +141,7 @@ class CreateAlert(Request):
         "change over `window`; change_pct_above / change_pct_below: that change in percent."
     )
     threshold: float = Field(allow_inf_nan=False)
-    window: Window | None = Field(
+    window: AlertWindow | None = Field(
         default=None, description="Required for change conditions, refused for the others."
     )
     cooldown: str = Field(
@@ -177,7 +174,7 @@ class AlertView(BaseModel):
     metric: Metric
     condition: AlertCondition
     threshold: float
-    window: Window | None
+    window: AlertWindow | None
     cooldown: str
     state: AlertState = Field(
         description="`triggered` from the point that met the condition until one that does not."

@@ -9,7 +9,7 @@ from httpx import AsyncClient
 from standardwebhooks.webhooks import Webhook
 
 from services.collector.webhooks import RETRY_DELAYS, WebhookSender, webhook_client
-from shared.events import EVENT_TYPES, record_event
+from shared.events import EventTooLarge, EventType, record_event
 from shared.jobs import DELIVERY_LEASE
 from shared.repositories.webhooks import DueDelivery, WebhookRepository
 from tests.api.support import Sessions
@@ -139,7 +139,7 @@ async def test_410_gone_disables_the_webhook_and_says_so(
     receiver.answer(410)
     async with sessions.begin() as session:
         for _ in range(2):
-            await record_event(session, "webhook.test", {"n": 1})
+            await record_event(session, EventType.WEBHOOK_TEST, {"n": 1})
     # One attempt is made, gets 410: the other delivery will not be attempted.
     async with sessions.begin() as session:
         [first, _] = await WebhookRepository(session).claim_due(
@@ -165,8 +165,8 @@ async def test_an_event_goes_to_the_enabled_webhooks_subscribed_to_its_type(
     everything = await create_webhook(client, receiver.url)
     milestones = await create_webhook(client, receiver.url, event_types=["milestone.reached"])
     async with sessions.begin() as session:
-        alert_event = await record_event(session, "alert.triggered", {"alert_id": "a"})
-        milestone_event = await record_event(session, "milestone.reached", {"milestone": 2})
+        alert_event = await record_event(session, EventType.ALERT_TRIGGERED, {"alert_id": "a"})
+        milestone_event = await record_event(session, EventType.MILESTONE_REACHED, {"milestone": 2})
     assert alert_event is not None
     assert milestone_event is not None
     assert [d["event_id"] for d in await deliveries(client, everything["webhook_id"])] == [
@@ -179,14 +179,18 @@ async def test_an_event_goes_to_the_enabled_webhooks_subscribed_to_its_type(
 
 
 async def test_an_event_nobody_takes_is_not_stored_and_an_oversized_one_is_refused(
-    sessions: Sessions,
+    client: AsyncClient, sessions: Sessions, receiver: Receiver
 ) -> None:
     async with sessions.begin() as session:
-        assert await record_event(session, "alert.triggered", {"alert_id": "a"}) is None
-    with pytest.raises(ValueError, match="unknown event type"):
+        assert await record_event(session, EventType.ALERT_TRIGGERED, {"alert_id": "a"}) is None
+    with pytest.raises(ValueError, match="is not a valid EventType"):
         async with sessions.begin() as session:
-            await record_event(session, "alert.fired", {})
-    assert "budget.exceeded" in EVENT_TYPES
+            await record_event(session, "alert.fired", {})  # type: ignore[arg-type]
+    webhook = await create_webhook(client, receiver.url)
+    with pytest.raises(EventTooLarge, match="over 20480"):
+        async with sessions.begin() as session:
+            await record_event(session, EventType.WEBHOOK_TEST, {"text": "x" * 20_480})
+    assert await deliveries(client, webhook["webhook_id"]) == []
 
 
 async def test_an_attempt_cut_off_by_a_crash_is_logged_and_the_next_is_claimed_after_the_lease(

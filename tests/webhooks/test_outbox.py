@@ -16,7 +16,7 @@ from services.collector.worker import WorkerSettings, worker_options
 from services.scheduler.collector_queue import CollectorQueue
 from services.scheduler.deliveries import DeliveryDispatcher
 from services.scheduler.metrics import SchedulerMetrics
-from shared.events import record_event
+from shared.events import EventType, record_event
 from shared.jobs import DELIVERY_LEASE
 from shared.models import WebhookAttempt, WebhookDelivery, utcnow
 from shared.redis_keys import RedisKeys
@@ -79,7 +79,7 @@ async def test_the_scheduler_claims_and_a_collector_job_delivers_each_event_once
     receiver: Receiver,
 ) -> None:
     async with sessions.begin() as session:
-        events = [await record_event(session, "webhook.test", {"n": n}) for n in range(3)]
+        events = [await record_event(session, EventType.WEBHOOK_TEST, {"n": n}) for n in range(3)]
     now = utcnow()
     first = await deliveries.dispatch_batch(now=now)
     assert (first.claimed, first.enqueued) == (3, 3)
@@ -104,7 +104,7 @@ async def test_jobs_lost_with_redis_are_queued_again_once_their_lease_ends(
     receiver: Receiver,
 ) -> None:
     async with sessions.begin() as session:
-        event = await record_event(session, "webhook.test", {})
+        event = await record_event(session, EventType.WEBHOOK_TEST, {})
     now = utcnow()
     assert (await deliveries.dispatch_batch(now=now)).enqueued == 1
     # Redis loses everything: the queue and the job.
@@ -135,7 +135,7 @@ async def test_a_collector_killed_mid_delivery_loses_nothing(
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
     }
     async with sessions.begin() as session:
-        event = await record_event(session, "webhook.test", {})
+        event = await record_event(session, EventType.WEBHOOK_TEST, {})
     receiver.answering.clear()  # the receiver takes the request and holds its answer
     doomed = await spawn_collector(env, tmp_path / "doomed.log")
     try:
