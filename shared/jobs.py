@@ -16,6 +16,7 @@ def collect_job_id(task_id: str, scheduled_for: datetime) -> str:
     return f"collect:{task_id}:{int(scheduled_for.timestamp())}"
 
 
-def deliver_job_id(delivery_id: int, attempt: int) -> str:
-    """The job id of one attempt at a webhook delivery."""
-    return f"deliver:{delivery_id}:{attempt}"
+def deliver_job_id(event_id: str, delivery_id: int, attempt: int) -> str:
+    """The job id of one attempt at a webhook delivery. The event's id makes it unique across
+    deployments sharing a Redis (arq's keys carry no prefix), as delivery ids are not."""
+    return f"deliver:{event_id}:{delivery_id}:{attempt}"

@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook
 
 from shared.jobs import DELIVERY_LEASE
 from shared.models import DeliveryStatus, utcnow
-from shared.repositories.webhooks import AttemptTarget, DueDelivery, WebhookRepository
+from shared.repositories.webhooks import AttemptTarget, WebhookRepository
 from shared.webhook_targets import RefusedTarget, check_target
 
 log = structlog.get_logger()
@@ -92,10 +92,9 @@ class WebhookSender:
     async def deliver(self, delivery_id: int, attempt: int) -> str:
         """Make attempt `attempt` of a delivery unless it was made already; return the
         delivery's status after it (`skipped` when there was nothing to do)."""
-        due = DueDelivery(delivery_id, attempt)
         async with self.sessions.begin() as session:
             target = await WebhookRepository(session).start_attempt(
-                due, now=self.clock(), lease=DELIVERY_LEASE
+                delivery_id, attempt, now=self.clock(), lease=DELIVERY_LEASE
             )
         if target is None:
             return "skipped"
@@ -107,7 +106,8 @@ class WebhookSender:
         async with self.sessions.begin() as session:
             webhooks = WebhookRepository(session)
             await webhooks.finish_attempt(
-                due,
+                delivery_id,
+                attempt,
                 now=now,
                 status=status,
                 next_attempt_at=next_attempt_at,

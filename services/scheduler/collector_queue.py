@@ -93,7 +93,7 @@ class CollectorQueue:
         queued = await self._enqueue(
             [
                 QueuedJob(
-                    deliver_job_id(due.delivery_id, due.attempt),
+                    deliver_job_id(due.event_id, due.delivery_id, due.attempt),
                     DELIVER_FUNCTION,
                     (due.delivery_id, due.attempt),
                 )

@@ -21,10 +21,11 @@ OPEN_STATUSES = tuple(status for status in DeliveryStatus if status.open)
 
 @dataclass(frozen=True, slots=True)
 class DueDelivery:
-    """A delivery claimed for its next attempt, number `attempt`."""
+    """A delivery (of event `event_id`) claimed for its next attempt, number `attempt`."""
 
     delivery_id: int
     attempt: int
+    event_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +168,7 @@ class WebhookRepository:
         `lease`: until it ends, no one claims them again."""
         rows = (
             await self.session.execute(
-                select(WebhookDelivery.id, WebhookDelivery.attempts)
+                select(WebhookDelivery.id, WebhookDelivery.attempts, WebhookDelivery.event_id)
                 .where(
                     WebhookDelivery.status.in_(OPEN_STATUSES),
                     WebhookDelivery.next_attempt_at <= now,
@@ -180,15 +181,15 @@ class WebhookRepository:
         if rows:
             await self.session.execute(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_([id_ for id_, _ in rows]))
+                .where(WebhookDelivery.id.in_([id_ for id_, _, _ in rows]))
                 .values(next_attempt_at=now + lease)
             )
-        return [DueDelivery(id_, attempts + 1) for id_, attempts in rows]
+        return [DueDelivery(id_, attempts + 1, event_id) for id_, attempts, event_id in rows]
 
     async def start_attempt(
-        self, due: DueDelivery, *, now: datetime, lease: timedelta
+        self, delivery_id: int, attempt: int, *, now: datetime, lease: timedelta
     ) -> AttemptTarget | None:
-        """Log attempt `due.attempt` as sending and hold the delivery for `lease`; None when
+        """Log attempt number `attempt` as sending and hold the delivery for `lease`; None when
         that attempt is not the delivery's next (made already, or the delivery is finished).
 
         An earlier attempt still `sending` was cut off by its process's end: it is logged as
@@ -199,14 +200,14 @@ class WebhookRepository:
                 select(WebhookDelivery, Webhook, WebhookEvent.body)
                 .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
                 .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
-                .where(WebhookDelivery.id == due.delivery_id)
+                .where(WebhookDelivery.id == delivery_id)
                 .with_for_update(of=WebhookDelivery)
             )
         ).first()
         if row is None:
             return None
         delivery, webhook, body = row
-        if not delivery.status.open or delivery.attempts != due.attempt - 1:
+        if not delivery.status.open or delivery.attempts != attempt - 1:
             return None
         await self.session.execute(
             update(WebhookAttempt)
@@ -229,12 +230,12 @@ class WebhookRepository:
         self.session.add(
             WebhookAttempt(
                 delivery_id=delivery.id,
-                attempt=due.attempt,
+                attempt=attempt,
                 outcome=AttemptOutcome.SENDING,
                 started_at=now,
             )
         )
-        delivery.attempts = due.attempt
+        delivery.attempts = attempt
         delivery.next_attempt_at = now + lease
         delivery.updated_at = now
         await self.session.flush()
@@ -242,7 +243,8 @@ class WebhookRepository:
 
     async def finish_attempt(
         self,
-        due: DueDelivery,
+        delivery_id: int,
+        attempt: int,
         *,
         now: datetime,
         status: DeliveryStatus,
@@ -251,7 +253,7 @@ class WebhookRepository:
         response_status: int | None,
         error: str | None,
     ) -> None:
-        """Log how attempt `due.attempt` ended and move its delivery on, unless a later
+        """Log how attempt number `attempt` ended and move its delivery on, unless a later
         attempt has started meanwhile (then only the log is written)."""
         outcome = (
             AttemptOutcome.SUCCEEDED
@@ -261,8 +263,8 @@ class WebhookRepository:
         await self.session.execute(
             update(WebhookAttempt)
             .where(
-                WebhookAttempt.delivery_id == due.delivery_id,
-                WebhookAttempt.attempt == due.attempt,
+                WebhookAttempt.delivery_id == delivery_id,
+                WebhookAttempt.attempt == attempt,
             )
             .values(
                 outcome=outcome,
@@ -274,8 +276,8 @@ class WebhookRepository:
         await self.session.execute(
             update(WebhookDelivery)
             .where(
-                WebhookDelivery.id == due.delivery_id,
-                WebhookDelivery.attempts == due.attempt,
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.attempts == attempt,
                 WebhookDelivery.status.in_(OPEN_STATUSES),
             )
             .values(

@@ -8,10 +8,15 @@ import pytest
 from httpx import AsyncClient
 from standardwebhooks.webhooks import Webhook
 
-from services.collector.webhooks import RETRY_DELAYS, WebhookSender, webhook_client
+from services.collector.webhooks import (
+    RETRY_DELAYS,
+    WebhookSender,
+    signed_headers,
+    webhook_client,
+)
 from shared.events import EventTooLarge, EventType, record_event
 from shared.jobs import DELIVERY_LEASE
-from shared.repositories.webhooks import DueDelivery, WebhookRepository
+from shared.repositories.webhooks import AttemptTarget, WebhookRepository
 from tests.api.support import Sessions
 from tests.webhooks.conftest import Clock, create_webhook, run_due
 from tests.webhooks.receiver import Receiver
@@ -205,7 +210,7 @@ async def test_an_attempt_cut_off_by_a_crash_is_logged_and_the_next_is_claimed_a
     # The process logs attempt 1 as sending, then dies before (or while) sending it.
     async with sessions.begin() as session:
         assert await WebhookRepository(session).start_attempt(
-            due, now=clock.now, lease=DELIVERY_LEASE
+            due.delivery_id, due.attempt, now=clock.now, lease=DELIVERY_LEASE
         )
     # arq runs the vanished job again: attempt 1 was made already, so it does nothing.
     assert await sender.deliver(due.delivery_id, due.attempt) == "skipped"
@@ -256,12 +261,8 @@ async def test_a_stale_claim_of_an_attempt_already_made_sends_nothing(
 
 
 async def test_the_secret_signs_each_attempt_at_its_own_time(clock: Clock) -> None:
-    from services.collector.webhooks import signed_headers
-    from shared.repositories.webhooks import AttemptTarget
-
     secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     target = AttemptTarget("w", "http://x", secret, "msg_1", '{"type":"webhook.test"}')
     headers = signed_headers(target, clock.now)
     assert headers["webhook-timestamp"] == str(int(clock.now.timestamp()))
     assert Webhook(secret).verify(target.body, headers)["type"] == "webhook.test"
-    assert DueDelivery(1, 1).attempt == 1

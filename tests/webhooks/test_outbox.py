@@ -3,10 +3,11 @@ and neither a lost Redis nor a collector killed mid-delivery loses or repeats an
 
 import asyncio
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from arq.constants import job_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.worker import Worker
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -32,9 +33,17 @@ ARQ_CLOSE = pytest.mark.filterwarnings("ignore:Call to deprecated close:Deprecat
 
 
 @pytest.fixture
-def deliveries(sessions: Sessions, redis: Redis, keys: RedisKeys) -> DeliveryDispatcher:
+async def deliveries(
+    sessions: Sessions, redis: Redis, keys: RedisKeys
+) -> AsyncIterator[DeliveryDispatcher]:
+    """The scheduler's part; the arq jobs left queued are deleted afterwards."""
     queue = CollectorQueue(redis, keys.collector_queue, SchedulerMetrics(CollectorRegistry()))
-    return DeliveryDispatcher(sessions, queue, batch_size=100)
+    yield DeliveryDispatcher(sessions, queue, batch_size=100)
+    # arq's keys do not carry the deployment prefix, so the `redis` fixture cannot find them.
+    job_ids = [job_id.decode() for job_id in await redis.zrange(keys.collector_queue, 0, -1)]
+    prefixes = (job_key_prefix, result_key_prefix, in_progress_key_prefix)
+    if job_ids:
+        await redis.delete(*(prefix + job_id for job_id in job_ids for prefix in prefixes))
 
 
 @pytest.fixture
