@@ -2,27 +2,13 @@
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from services.scheduler.collector_queue import CollectorQueue
-from services.scheduler.dispatcher import BatchResult
+from services.scheduler.dispatcher import BatchResult, QueueFiller
 from shared.jobs import DELIVERY_LEASE
 from shared.repositories.webhooks import WebhookRepository
 
 
-class DeliveryDispatcher:
+class DeliveryDispatcher(QueueFiller):
     """Turns due deliveries (new or retries) into queued attempts, one transaction per batch."""
-
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        queue: CollectorQueue,
-        *,
-        batch_size: int,
-    ) -> None:
-        self.sessions = sessions
-        self.queue = queue
-        self.batch_size = batch_size
 
     async def dispatch_batch(self, *, now: datetime) -> BatchResult:
         """Claim up to one batch of deliveries due at `now`, enqueue an attempt of each, commit.

@@ -25,8 +25,9 @@ class BatchResult:
         )
 
 
-class Dispatcher:
-    """Turns due tasks into queued jobs, one transaction per batch."""
+class QueueFiller:
+    """Something the scheduler claims in MySQL and queues for the collectors, a batch at a
+    time."""
 
     def __init__(
         self,
@@ -38,6 +39,10 @@ class Dispatcher:
         self.sessions = sessions
         self.queue = queue
         self.batch_size = batch_size
+
+
+class Dispatcher(QueueFiller):
+    """Turns due tasks into queued jobs, one transaction per batch."""
 
     async def dispatch_batch(self, *, now: datetime) -> BatchResult:
         """Claim up to one batch of slots due at `now`, enqueue a job for each, advance, commit.

@@ -84,32 +84,28 @@ class SchedulerLoop:
 
     async def tick(self, stop: asyncio.Event) -> BatchResult:
         """Dispatch every due slot, then every due delivery; return what the slots' part did."""
-        total = await self._drain(self.dispatcher, stop)
-        if total.claimed:
-            log.info(
-                "scheduler.dispatched",
-                claimed=total.claimed,
-                enqueued=total.enqueued,
-                duplicates_refused=total.refused,
-            )
+        total = await self._drain(self.dispatcher, stop, "scheduler.dispatched")
         if self.deliveries is not None and not stop.is_set():
-            sent = await self._drain(self.deliveries, stop)
-            if sent.claimed:
-                log.info(
-                    "scheduler.deliveries_dispatched",
-                    claimed=sent.claimed,
-                    enqueued=sent.enqueued,
-                    duplicates_refused=sent.refused,
-                )
+            await self._drain(self.deliveries, stop, "scheduler.deliveries_dispatched")
         return total
 
-    async def _drain(self, dispatcher: BatchDispatcher, stop: asyncio.Event) -> BatchResult:
-        """Dispatch batches until one comes back short (nothing more is due) or a stop is asked."""
+    async def _drain(
+        self, dispatcher: BatchDispatcher, stop: asyncio.Event, event: str
+    ) -> BatchResult:
+        """Dispatch batches until one comes back short (nothing more is due) or a stop is
+        asked; log what they did as `event`."""
         total = BatchResult()
         while True:
             batch = await dispatcher.dispatch_batch(now=utcnow())
             total += batch
             if batch.claimed < dispatcher.batch_size or stop.is_set():
+                if total.claimed:
+                    log.info(
+                        event,
+                        claimed=total.claimed,
+                        enqueued=total.enqueued,
+                        duplicates_refused=total.refused,
+                    )
                 return total
             # Draining a large backlog can outlast the heartbeat's TTL; the probe must not
             # mistake it for a hung loop.

@@ -16,7 +16,7 @@ from services.collector.webhooks import (
 )
 from shared.events import EventTooLarge, EventType, record_event
 from shared.jobs import DELIVERY_LEASE
-from shared.repositories.webhooks import AttemptTarget, WebhookRepository
+from shared.repositories.webhooks import AttemptTarget, DueDelivery, WebhookRepository
 from tests.api.support import Sessions
 from tests.webhooks.conftest import Clock, create_webhook, run_due
 from tests.webhooks.receiver import Receiver
@@ -27,6 +27,19 @@ async def deliveries(client: AsyncClient, webhook_id: object) -> list[dict[str, 
     assert response.status_code == 200, response.text
     found: list[dict[str, Any]] = response.json()["data"]
     return found
+
+
+async def claimed_test_event(
+    client: AsyncClient, sessions: Sessions, clock: Clock, receiver: Receiver
+) -> tuple[dict[str, object], DueDelivery]:
+    """A new webhook's test event, claimed as the scheduler claims it."""
+    webhook = await create_webhook(client, receiver.url)
+    await client.post(f"/api/v1/webhooks/{webhook['webhook_id']}/test")
+    async with sessions.begin() as session:
+        [due] = await WebhookRepository(session).claim_due(
+            now=clock.now, limit=10, lease=DELIVERY_LEASE
+        )
+    return webhook, due
 
 
 async def test_a_test_event_arrives_signed_with_the_secret_shown_at_creation(
@@ -201,12 +214,7 @@ async def test_an_event_nobody_takes_is_not_stored_and_an_oversized_one_is_refus
 async def test_an_attempt_cut_off_by_a_crash_is_logged_and_the_next_is_claimed_after_the_lease(
     client: AsyncClient, sessions: Sessions, sender: WebhookSender, clock: Clock, receiver: Receiver
 ) -> None:
-    webhook = await create_webhook(client, receiver.url)
-    await client.post(f"/api/v1/webhooks/{webhook['webhook_id']}/test")
-    async with sessions.begin() as session:
-        [due] = await WebhookRepository(session).claim_due(
-            now=clock.now, limit=10, lease=DELIVERY_LEASE
-        )
+    webhook, due = await claimed_test_event(client, sessions, clock, receiver)
     # The process logs attempt 1 as sending, then dies before (or while) sending it.
     async with sessions.begin() as session:
         assert await WebhookRepository(session).start_attempt(
@@ -230,12 +238,7 @@ async def test_an_attempt_cut_off_by_a_crash_is_logged_and_the_next_is_claimed_a
 async def test_two_collectors_running_the_same_attempt_send_it_once(
     client: AsyncClient, sessions: Sessions, clock: Clock, receiver: Receiver
 ) -> None:
-    webhook = await create_webhook(client, receiver.url)
-    await client.post(f"/api/v1/webhooks/{webhook['webhook_id']}/test")
-    async with sessions.begin() as session:
-        [due] = await WebhookRepository(session).claim_due(
-            now=clock.now, limit=10, lease=DELIVERY_LEASE
-        )
+    _, due = await claimed_test_event(client, sessions, clock, receiver)
     clients = [webhook_client() for _ in range(4)]
     senders = [WebhookSender(sessions, c, allow_private_targets=True, clock=clock) for c in clients]
     try:
