@@ -11,6 +11,7 @@ import socket
 from urllib.parse import urlsplit
 
 SCHEMES = ("http", "https")
+RESOLVE_TIMEOUT_SECONDS = 5.0
 
 
 class RefusedTarget(ValueError):
@@ -52,11 +53,14 @@ async def check_target(url: str, *, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
-        raise RefusedTarget(
-            f"the host {host} does not resolve: {error.strerror or error}"
-        ) from None
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+    except TimeoutError:
+        raise RefusedTarget(f"the host {host} did not resolve within 5 s") from None
+    except (OSError, ValueError) as error:  # ValueError: a name IDNA cannot encode
+        raise RefusedTarget(f"the host {host} does not resolve: {error}") from None
     for *_, sockaddr in found:
         # An IPv6 link-local address comes with its interface: fe80::1%eth0.
         address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])

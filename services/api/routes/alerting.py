@@ -144,7 +144,7 @@ async def deliveries(
     summary="Attempt a delivery again now",
 )
 async def retry(
-    delivery_id: Annotated[int, Path(ge=1, description="The id of a delivery")],
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The id of a delivery")],
     webhooks: Webhooks,
 ) -> Envelope[None]:
     """A failed delivery gets one more attempt; a pending or retrying one is attempted now. A
