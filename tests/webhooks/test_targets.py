@@ -99,3 +99,12 @@ async def test_bad_webhook_bodies_get_a_clear_422(client: AsyncClient) -> None:
     assert (await client.post("/api/v1/webhooks/deliveries/99/retry")).status_code == 404
     deleted = await client.delete("/api/v1/webhooks/5b0c6a4e-8f43-4a57-9d2e-2f1d0b8e6c11")
     assert deleted.status_code == 404
+
+
+async def test_a_wrong_method_is_told_every_method_the_path_takes(client: AsyncClient) -> None:
+    response = await client.put("/api/v1/webhooks")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert "use GET, POST" in response.json()["error"]["message"]
+    alert = await client.post("/api/v1/alerts/9c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f")
+    assert alert.headers["allow"] == "DELETE, GET"
