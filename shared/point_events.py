@@ -107,7 +107,10 @@ async def _alerts(
         row = latest[task_id]
         metrics = sorted({alert.metric for alert in task_alerts})
         windows = {a.window: AlertWindow(a.window).length for a in task_alerts if a.window}
-        point, changes = await changes_over(points, model, task_id, metrics, windows)
+        point: Row | None = row  # the latest counted point, as checked above
+        changes: Mapping[str, Mapping[str, Any]] = {}
+        if windows:
+            point, changes = await changes_over(points, model, task_id, metrics, windows)
         if point is None:
             continue
         target = row["username"] if model is InfluencerMetricsHistory else row["post_code"]
