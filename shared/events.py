@@ -31,6 +31,22 @@ class EventType(enum.StrEnum):
 
 # Receivers commonly cap a request's body; every event of the catalogue is far smaller.
 MAX_BODY_BYTES = 20 * 1024
+SUBSCRIBERS_KEY = "webhook_subscribers"
+
+
+async def _subscribers(
+    session: AsyncSession, webhooks: WebhookRepository, event_type: str, only: str | None
+) -> list[str]:
+    # A batch of points can raise an event per point: the subscribers are read once per
+    # transaction, which alone could change them before it ends.
+    transaction = session.get_transaction()
+    held = session.info.get(SUBSCRIBERS_KEY)
+    if held is None or held[0] is not transaction:
+        held = session.info[SUBSCRIBERS_KEY] = (transaction, {})
+    known: dict[tuple[str, str | None], list[str]] = held[1]
+    if (event_type, only) not in known:
+        known[event_type, only] = await webhooks.subscribers(event_type, only=only)
+    return known[event_type, only]
 
 
 class EventTooLarge(ValueError):
@@ -51,7 +67,7 @@ async def record_event(
     written)."""
     event_type = EventType(event_type)  # a plain string is checked against the catalogue
     webhooks = WebhookRepository(session)
-    subscribers = await webhooks.subscribers(event_type, only=webhook_id)
+    subscribers = await _subscribers(session, webhooks, event_type, webhook_id)
     if not subscribers:
         return None
     now = now or utcnow()

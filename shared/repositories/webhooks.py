@@ -209,17 +209,8 @@ class WebhookRepository:
         delivery, webhook, body = row
         if not delivery.status.open or delivery.attempts != attempt - 1:
             return None
-        await self.session.execute(
-            update(WebhookAttempt)
-            .where(
-                WebhookAttempt.delivery_id == delivery.id,
-                WebhookAttempt.outcome == AttemptOutcome.SENDING,
-            )
-            .values(
-                outcome=AttemptOutcome.INTERRUPTED,
-                error="the process sending it stopped before the answer was recorded",
-            )
-        )
+        if delivery.attempts:
+            await self._mark_interrupted(delivery.id)
         if not webhook.enabled:
             delivery.status = DeliveryStatus.FAILED
             delivery.next_attempt_at = None
@@ -307,5 +298,19 @@ class WebhookRepository:
                 next_attempt_at=None,
                 last_error=f"the webhook was disabled: {reason}",
                 updated_at=now,
+            )
+        )
+
+    async def _mark_interrupted(self, delivery_id: int) -> None:
+        """Log an attempt still `sending` as interrupted: its process ended mid-attempt."""
+        await self.session.execute(
+            update(WebhookAttempt)
+            .where(
+                WebhookAttempt.delivery_id == delivery_id,
+                WebhookAttempt.outcome == AttemptOutcome.SENDING,
+            )
+            .values(
+                outcome=AttemptOutcome.INTERRUPTED,
+                error="the process sending it stopped before the answer was recorded",
             )
         )
