@@ -4,7 +4,8 @@ gets every event exactly once.
 A real scheduler and collector process against a database and Redis prefix of the run's own
 (removed at the end), a receiver on this machine, N profile tasks with one `above` alert each
 and one webhook. Phase 1: a counted point crossing the threshold is stored for every task within
-the same second, through the collector's writer; the latency of each `alert.triggered` is from
+the same second, through the collector's writer (once a test event has shown both processes
+up); the latency of each `alert.triggered` is from
 its row's commit to its arrival at the receiver (p50, p95, max). Phase 2: the receiver answers
 503 for `--down-seconds`, a point below the threshold is stored for every task, and the run
 waits until every `alert.resolved` has been accepted; it counts how many times each event id
@@ -40,6 +41,7 @@ from services.api.alerting import new_secret
 from services.collector.writer import SlotRecord, SlotWriter
 from shared import migrate
 from shared.db import create_engine, create_session_factory
+from shared.events import EventType, record_event
 from shared.models import (
     AlertCondition,
     DeliveryStatus,
@@ -216,6 +218,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             process([python, "-m", "services.scheduler"], env, logs / "scheduler.log"),
             process([python, "-m", "services.collector"], env, logs / "collector.log"),
         ):
+            # Both processes are up once a test event has made it through.
+            async with sessions.begin() as session:
+                await record_event(session, EventType.WEBHOOK_TEST, {"message": "warm-up"})
+            await wait_until(
+                lambda: accepted_of(receiver, "webhook.test"), "the warm-up event", 300
+            )
             committed = await store_all(writer, tasks, THRESHOLD + 1)
             await wait_until(
                 lambda: len(accepted_of(receiver, "alert.triggered")) >= args.tasks,
