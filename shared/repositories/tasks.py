@@ -186,6 +186,8 @@ class OutcomeState:
     consecutive_failures: int
     interval_seconds: int
     claimed_slot: datetime | None
+    # The username or post code: what the task's events name.
+    target: str
 
 
 class TaskRepository:
@@ -583,6 +585,7 @@ class TaskRepository:
                 Task.consecutive_failures,
                 Task.interval_seconds,
                 Task.claimed_slot,
+                func.coalesce(Task.username, Task.post_code),
             )
             .where(Task.id.in_(sorted(task_ids)))
             .order_by(Task.id)
