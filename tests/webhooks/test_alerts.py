@@ -251,3 +251,39 @@ async def test_alert_requests_are_checked(
     gone = await client.get(f"/api/v1/alerts/{alert['alert_id']}")
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "alert_not_found"
+
+
+async def test_task_health_changes_are_told_once_each(
+    sessions: Sessions, profile: Task, webhook: dict[str, Any]
+) -> None:
+    async def fail(at: datetime, *, unavailable: bool = False) -> None:
+        record = SlotRecord(
+            profile.id,
+            profile.task_type,
+            at,
+            None,
+            at,
+            error="TikHub /v1: HTTP 404: User not found." if unavailable else "TikHub: HTTP 503",
+            unavailable=unavailable,
+        )
+        await SlotWriter(sessions).write(record)
+
+    for n in range(4):  # the third failure in a row makes it failing, the fourth adds nothing
+        await fail(T0 + timedelta(minutes=n))
+    await store(sessions, profile, T0 + timedelta(minutes=4), follower_count=10)
+    await fail(T0 + timedelta(minutes=5), unavailable=True)
+
+    got = [(e["type"], e["data"]) for e in await events(sessions)]
+    common = {"task_id": profile.id, "target": "instagram", "kind": "influencer"}
+    assert got == [
+        ("task.failing", {**common, "consecutive_failures": 3, "last_error": "TikHub: HTTP 503"}),
+        ("task.recovered", {**common, "consecutive_failures": 0, "last_error": None}),
+        (
+            "task.unavailable",
+            {
+                **common,
+                "consecutive_failures": 1,
+                "last_error": "TikHub /v1: HTTP 404: User not found.",
+            },
+        ),
+    ]
