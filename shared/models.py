@@ -6,10 +6,12 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     CHAR,
+    JSON,
     BigInteger,
     Boolean,
     Computed,
     Date,
+    Double,
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
@@ -175,6 +177,19 @@ class Task(Base):
         target = self.username if self.task_type is TaskType.INFLUENCER else self.post_code
         assert target is not None, "a task always has the target of its type"
         return target
+
+
+class TaskTag(Base):
+    """One tag of one task: a client's label for grouping tasks (shared/tags.py)."""
+
+    __tablename__ = "task_tag"
+    # With the primary key appended, (tag, task_id): every task with a tag is one range.
+    __table_args__ = (Index(None, "tag"),)
+
+    task_id: Mapped[str] = mapped_column(
+        CHAR(36), ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
 
 
 class InfluencerMetricsHistory(Base):
@@ -380,3 +395,149 @@ class TikHubBudgetExceeded(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     exceeded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one event's delivery to one webhook stands."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+    @property
+    def open(self) -> bool:
+        """Whether the delivery still has an attempt to make."""
+        return self in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+
+
+class AttemptOutcome(enum.StrEnum):
+    """How one attempt at a delivery ended; `sending` until it ends."""
+
+    SENDING = "sending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    # The process died while sending: the receiver may or may not have the event.
+    INTERRUPTED = "interrupted"
+
+
+class AlertCondition(enum.StrEnum):
+    ABOVE = "above"
+    BELOW = "below"
+    CHANGE_ABOVE = "change_above"
+    CHANGE_BELOW = "change_below"
+    CHANGE_PCT_ABOVE = "change_pct_above"
+    CHANGE_PCT_BELOW = "change_pct_below"
+
+    @property
+    def over_window(self) -> bool:
+        """Whether the condition compares a change over a window rather than the latest value."""
+        return self not in (AlertCondition.ABOVE, AlertCondition.BELOW)
+
+
+class AlertState(enum.StrEnum):
+    OK = "ok"
+    TRIGGERED = "triggered"
+
+
+class Webhook(Base):
+    """A receiver of events. Its secret is kept as issued: every delivery is signed with it."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[str] = mapped_column(CHAR(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(255))
+    # Null: every event type.
+    event_types: Mapped[list[str] | None] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookEvent(Base):
+    """The outbox: one event, its body exactly as every delivery of it sends (and signs) it."""
+
+    __tablename__ = "webhook_event"
+
+    # Standard Webhooks' `webhook-id`: the same on every delivery and retry of the event.
+    id: Mapped[str] = mapped_column(CHAR(36), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(50))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookDelivery(Base):
+    """One event to one webhook: due at `next_attempt_at` until it succeeds or fails for good."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index(None, "status", "next_attempt_at"), Index(None, "webhook_id", "id"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(
+        CHAR(36), ForeignKey("webhook_event.id", ondelete="CASCADE")
+    )
+    webhook_id: Mapped[str] = mapped_column(CHAR(36), ForeignKey("webhook.id", ondelete="CASCADE"))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    # Attempts started; the next one is number attempts + 1.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Null once the delivery is finished. While an attempt is claimed or sending, the end of
+    # its lease: past it, the attempt is presumed lost and the next one is claimed.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookAttempt(Base):
+    """The log of one attempt at a delivery, written before the request is sent."""
+
+    __tablename__ = "webhook_attempt"
+
+    delivery_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("webhook_delivery.id", ondelete="CASCADE"), primary_key=True
+    )
+    # 1 for the first attempt; the primary key lets one process only make each attempt.
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outcome: Mapped[AttemptOutcome] = mapped_column(_enum(AttemptOutcome, "attempt_outcome"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Alert(Base):
+    """A rule on one task's counts, evaluated after each counted point; edge-triggered."""
+
+    __tablename__ = "alert"
+    __table_args__ = (Index(None, "task_id", "id"),)
+
+    id: Mapped[str] = mapped_column(CHAR(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    task_id: Mapped[str] = mapped_column(CHAR(36), ForeignKey("task.id", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(32))
+    condition: Mapped[AlertCondition] = mapped_column(_enum(AlertCondition, "alert_condition"))
+    threshold: Mapped[float] = mapped_column(Double)
+    window: Mapped[str | None] = mapped_column(String(8))
+    cooldown_seconds: Mapped[int] = mapped_column(Integer)
+    state: Mapped[AlertState] = mapped_column(_enum(AlertState, "alert_state"))
+    # The value the last counted point gave the condition (null when it could not be computed).
+    last_value: Mapped[float | None] = mapped_column(Double)
+    last_evaluated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_triggered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InfluencerMilestone(Base):
+    """The highest follower milestone a profile's counted points have reached."""
+
+    __tablename__ = "influencer_milestone"
+
+    task_id: Mapped[str] = mapped_column(
+        CHAR(36), ForeignKey("task.id", ondelete="CASCADE"), primary_key=True
+    )
+    milestone: Mapped[int] = mapped_column(BigInteger)
+    reached_at: Mapped[datetime] = mapped_column(UTCDateTime)

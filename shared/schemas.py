@@ -2,16 +2,44 @@
 
 from datetime import date as Day
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.instagram import USERNAME_SCHEMA_PATTERN, parse_post_url, parse_username
 from shared.intervals import Interval
 from shared.models import Source, Task, TaskHealth, TaskStatus
+from shared.tags import MAX_TAG_LENGTH, MAX_TAGS, TAG_SCHEMA_PATTERN, parse_tag, parse_tags
 
 MAX_TASK_IDS = 1000
+MAX_BULK_INPUTS = 1000
+
+_TAGS_DOC = (
+    f"At most {MAX_TAGS} labels to group tasks by, each 1 to {MAX_TAG_LENGTH} of `a-z 0-9 _ - . :` "
+    "(upper-case letters are lower-cased; repeats count once)"
+)
+# The tags a body gives a task; the pattern is published, the validator's messages enforce it.
+Tags = Annotated[
+    list[
+        Annotated[
+            str, Field(max_length=MAX_TAG_LENGTH, json_schema_extra={"pattern": TAG_SCHEMA_PATTERN})
+        ]
+    ],
+    Field(max_length=MAX_TAGS, description=_TAGS_DOC, examples=[["brand-x", "q4:launch"]]),
+    AfterValidator(parse_tags),
+]
+# One tag naming the tasks a bulk action or a list applies to.
+Tag = Annotated[
+    str,
+    Field(
+        max_length=MAX_TAG_LENGTH,
+        description="A tag (lower-cased)",
+        examples=["brand-x"],
+        json_schema_extra={"pattern": TAG_SCHEMA_PATTERN},
+    ),
+    AfterValidator(parse_tag),
+]
 
 PayloadT = TypeVar("PayloadT")
 
@@ -56,7 +84,11 @@ class CreateInfluencerTask(Request):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"username": "instagram", "interval": "1h", "track_posts": True}]
+            "examples": [
+                {"username": "instagram", "interval": "1h"},
+                {"username": "instagram", "interval": "1h", "tags": ["brand-x"]},
+                {"username": "instagram", "interval": "1h", "track_posts": True},
+            ]
         },
     )
 
@@ -72,6 +104,7 @@ class CreateInfluencerTask(Request):
         default=False,
         description=TRACK_POSTS_DOC,
     )
+    tags: Tags | None = Field(default=None, description=_TAGS_DOC)
 
     @field_validator("username")
     @classmethod
@@ -83,12 +116,20 @@ class CreatePostTask(Request):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"post_url": "https://www.instagram.com/p/CxYQJO8xuC6/", "interval": "1h"}]
+            "examples": [
+                {"post_url": "https://www.instagram.com/p/CxYQJO8xuC6/", "interval": "1h"},
+                {
+                    "post_url": "https://www.instagram.com/p/CxYQJO8xuC6/",
+                    "interval": "1h",
+                    "tags": ["brand-x"],
+                },
+            ]
         },
     )
 
     post_url: str = Field(max_length=2048, description="Link to a post, reel or IGTV video")
     interval: Interval
+    tags: Tags | None = Field(default=None, description=_TAGS_DOC)
 
     @property
     def post_code(self) -> str:
@@ -102,40 +143,146 @@ class CreatePostTask(Request):
         return value
 
 
-class StopTasks(Request):
+_BULK_INPUTS_DOC = (
+    f"At most {MAX_BULK_INPUTS}; an input that names nothing is listed in `invalid` (with why) "
+    "while the others are created"
+)
+_BULK_TAGS_DOC = f"{_TAGS_DOC}; given to every task created (a restarted task's are replaced)"
+
+
+class CreateInfluencerTasks(Request):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"task_ids": ["5b0c6a4e-8f43-4a57-9d2e-2f1d0b8e6c11"]}]},
+        json_schema_extra={
+            "examples": [
+                {"usernames": ["instagram", "@NatGeo"], "interval": "1h", "tags": ["brand-x"]}
+            ]
+        },
     )
 
-    task_ids: list[UUID] = Field(min_length=1, max_length=MAX_TASK_IDS)
+    usernames: list[str] = Field(
+        min_length=1,
+        max_length=MAX_BULK_INPUTS,
+        description=f"Instagram usernames, with or without '@'. {_BULK_INPUTS_DOC}",
+    )
+    interval: Interval
+    tags: Tags | None = Field(default=None, description=_BULK_TAGS_DOC)
+    track_posts: bool = Field(default=False, description=TRACK_POSTS_DOC)
 
 
-class InfluencerTaskCreated(BaseModel):
+class CreatePostTasks(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "post_urls": ["https://www.instagram.com/p/CxYQJO8xuC6/"],
+                    "interval": "1h",
+                    "tags": ["brand-x"],
+                }
+            ]
+        },
+    )
+
+    post_urls: list[str] = Field(
+        min_length=1,
+        max_length=MAX_BULK_INPUTS,
+        description=f"Links to posts, reels or IGTV videos. {_BULK_INPUTS_DOC}",
+    )
+    interval: Interval
+    tags: Tags | None = Field(default=None, description=_BULK_TAGS_DOC)
+
+
+class UpdateTask(Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"interval": "30m", "tags": ["brand-x", "q4"]}]},
+    )
+
+    interval: Interval | None = Field(
+        default=None,
+        description="The new interval. The next slot stays as planned, or comes sooner when "
+        "the last slot plus the new interval is sooner (at once if that has passed); slots "
+        "then follow every new interval from it",
+    )
+    tags: Tags | None = Field(
+        default=None, description=f"{_TAGS_DOC}; they replace the task's tags (`[]` clears them)"
+    )
+    track_posts: bool | None = Field(
+        default=None,
+        description="Profiles only: turns the sampling of recent posts on or off. "
+        + TRACK_POSTS_DOC,
+    )
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> Self:
+        if self.interval is None and self.tags is None and self.track_posts is None:
+            raise ValueError("give an interval, tags or track_posts")
+        return self
+
+
+class TaskSelection(Request):
+    """The tasks a bulk action applies to: these ids, or every task of the kind with a tag."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"task_ids": ["5b0c6a4e-8f43-4a57-9d2e-2f1d0b8e6c11"]}, {"tag": "brand-x"}]
+        },
+    )
+
+    task_ids: list[UUID] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TASK_IDS,
+        description=f"Up to {MAX_TASK_IDS} task ids (or give `tag` instead)",
+    )
+    tag: Tag | None = Field(
+        default=None, description="Every task of this kind with this tag (or give `task_ids`)"
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        if (self.task_ids is None) == (self.tag is None):
+            raise ValueError("give either task_ids or tag, not both or neither")
+        return self
+
+
+_TAG_LIST_DOC = "The task's tags, sorted"
+
+
+class CapacityWarnings(BaseModel):
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="(ours) Said when the active tasks, this one included, need more TikHub "
+        "calls per second than the key pool allows, and by how much; the task is created "
+        "or changed all the same. Empty otherwise.",
+    )
+
+
+class InfluencerTaskView(BaseModel):
     task_id: str
     username: str
     status: TaskStatus
     interval_seconds: int
+    tags: list[str] = Field(description=_TAG_LIST_DOC)
     track_posts: bool = Field(description=TRACK_POSTS_DOC)
-    warnings: list[str] = Field(
-        default_factory=list,
-        description="(ours) Said when the active tasks, this one included, need more TikHub "
-        "calls per second than the key pool allows, and by how much; the task is created "
-        "all the same. Empty otherwise.",
-    )
 
 
-class PostTaskCreated(BaseModel):
+class InfluencerTaskCreated(InfluencerTaskView, CapacityWarnings):
+    """A profile task just created (or restarted)."""
+
+
+class PostTaskView(BaseModel):
     task_id: str
     post_code: str
     status: TaskStatus
     interval_seconds: int
-    warnings: list[str] = Field(
-        default_factory=list,
-        description="(ours) Said when the active tasks, this one included, need more TikHub "
-        "calls per second than the key pool allows, and by how much; the task is created "
-        "all the same. Empty otherwise.",
-    )
+    tags: list[str] = Field(description=_TAG_LIST_DOC)
+
+
+class PostTaskCreated(PostTaskView, CapacityWarnings):
+    """A post task just created (or restarted)."""
 
 
 class TaskHealthView(BaseModel):
@@ -178,30 +325,64 @@ class TaskHealthView(BaseModel):
         )
 
 
-class InfluencerTaskItem(BaseModel):
-    task_id: str
-    username: str
-    status: TaskStatus
-    interval_seconds: int
-    track_posts: bool = Field(description=TRACK_POSTS_DOC)
+class InfluencerTaskItem(InfluencerTaskView):
     created_at: datetime
     updated_at: datetime
     health: TaskHealthView
 
 
-class PostTaskItem(BaseModel):
-    task_id: str
-    post_code: str
-    status: TaskStatus
-    interval_seconds: int
+class PostTaskItem(PostTaskView):
     created_at: datetime
     updated_at: datetime
     health: TaskHealthView
+
+
+class ExistingTaskView(BaseModel):
+    input: str = Field(description="The input, as sent")
+    task_id: str = Field(description="The task already monitoring its target")
+    status: TaskStatus = Field(description="That task's status (active or paused)")
+
+
+class InvalidInputView(BaseModel):
+    input: str = Field(description="The input, as sent")
+    message: str = Field(description="Why it names no username or post")
+
+
+_CREATED_DOC = "New tasks, and stopped ones restarted, with the request's interval"
+_EXISTING_DOC = "Inputs whose target an active or paused task already monitors (left unchanged)"
+
+
+class InfluencerTasksCreated(BaseModel):
+    created: list[InfluencerTaskCreated] = Field(description=_CREATED_DOC)
+    existing: list[ExistingTaskView] = Field(description=_EXISTING_DOC)
+    invalid: list[InvalidInputView] = Field(description="Inputs that name no username")
+
+
+class PostTasksCreated(BaseModel):
+    created: list[PostTaskCreated] = Field(description=_CREATED_DOC)
+    existing: list[ExistingTaskView] = Field(description=_EXISTING_DOC)
+    invalid: list[InvalidInputView] = Field(description="Inputs that name no post")
+
+
+_NOT_FOUND_DOC = "Ids of no task of this kind"
+_STILL_STOPPED_DOC = "Stopped tasks, left stopped (create them again to restart them)"
 
 
 class StoppedTasks(BaseModel):
-    deleted_task_ids: list[str]
-    not_found_task_ids: list[str]
+    deleted_task_ids: list[str] = Field(description="The tasks now stopped")
+    not_found_task_ids: list[str] = Field(description=_NOT_FOUND_DOC)
+
+
+class PausedTasks(BaseModel):
+    paused_task_ids: list[str] = Field(description="The tasks now paused")
+    stopped_task_ids: list[str] = Field(description=_STILL_STOPPED_DOC)
+    not_found_task_ids: list[str] = Field(description=_NOT_FOUND_DOC)
+
+
+class ResumedTasks(BaseModel):
+    resumed_task_ids: list[str] = Field(description="The tasks now active")
+    stopped_task_ids: list[str] = Field(description=_STILL_STOPPED_DOC)
+    not_found_task_ids: list[str] = Field(description=_NOT_FOUND_DOC)
 
 
 class TaskUsage(BaseModel):
@@ -224,8 +405,22 @@ class TaskUsage(BaseModel):
 
 class TaskStatusView(BaseModel):
     status: TaskStatus
+    tags: list[str] = Field(description=_TAG_LIST_DOC)
     health: TaskHealthView
     usage: TaskUsage
+
+
+class InfluencerTaskUpdated(TaskStatusView, CapacityWarnings):
+    task_id: str
+    username: str
+    interval_seconds: int
+    track_posts: bool = Field(description=TRACK_POSTS_DOC)
+
+
+class PostTaskUpdated(TaskStatusView, CapacityWarnings):
+    task_id: str
+    post_code: str
+    interval_seconds: int
 
 
 class TaskStatusChanged(BaseModel):

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         raw += self.tikhub_api_keys.get_secret_value().split(",")
         return list(dict.fromkeys(key.strip() for key in raw if key.strip()))
 
+    # Off by default: a webhook could otherwise reach the services' own network.
+    webhook_allow_private_targets: bool = False
+
 
 class CollectorSettings(Settings):
     """The collector's settings: the one service that calls TikHub, so the one that needs a key

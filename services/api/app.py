@@ -14,6 +14,7 @@ from services.api.metrics import ApiMetrics
 from services.api.request_context import RequestContextMiddleware
 from services.api.responses import error_docs
 from services.api.routes import operations, usage
+from services.api.routes.alerting import alerts_router, webhooks_router
 from services.api.routes.monitors import INFLUENCERS, POSTS, Monitor, monitor_router
 from services.api.runtime import open_runtime
 from services.api.web import routes as dashboard
@@ -60,6 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
     for _, router in routers:
         app.include_router(router, responses=responses)
     app.include_router(usage.router, responses=responses)
+    for router in (webhooks_router, alerts_router):
+        app.include_router(router, responses=responses)
     app.include_router(operations.router)
     app.include_router(dashboard.router)
     mount_assets(app)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 from services.api.errors import AppError
 from services.api.responses import error_response
@@ -141,9 +142,23 @@ async def _http_error(request: Request, error: HTTPException) -> Response:
         return _invalid_json(_unparsable_reason(error.__cause__))
     code = HTTP_ERROR_CODES.get(error.status_code, "http_error")
     message = str(error.detail)
+    headers = error.headers
     if error.status_code == 404:
         message = f"There is no route {request.url.path}; see /docs for the API's paths."
     elif error.status_code == 405:
-        allowed = (error.headers or {}).get("Allow", "")
+        allowed = _allowed_methods(request)
+        headers = {**(headers or {}), "Allow": allowed}
         message = f"{request.method} is not allowed on {request.url.path}; use {allowed}."
-    return error_response(error.status_code, code, message, headers=error.headers)
+    return error_response(error.status_code, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path takes, from the OpenAPI document. Starlette's Allow names only
+    the methods of the first route whose path matched, and a path such as /api/v1/webhooks
+    has one route per method."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern, _, _ = compile_path(template)
+        if pattern.match(request.url.path):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))

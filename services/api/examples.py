@@ -4,11 +4,15 @@ TASK_ID = "5b0c6a4e-8f43-4a57-9d2e-2f1d0b8e6c11"
 CREATED_AT = "2026-11-21T12:00:00Z"
 UPDATED_AT = "2026-11-21T12:30:00Z"
 
+OTHER_TASK_ID = "9d1f7e2a-3c4b-4e5f-8a6b-7c8d9e0f1a2b"
+TAGS = ["brand-x"]
+
 INFLUENCER_TASK = {
     "task_id": TASK_ID,
     "username": "instagram",
     "status": "active",
     "interval_seconds": 3600,
+    "tags": TAGS,
     "track_posts": True,
 }
 POST_TASK = {
@@ -16,6 +20,7 @@ POST_TASK = {
     "post_code": "CxYQJO8xuC6",
     "status": "active",
     "interval_seconds": 3600,
+    "tags": TAGS,
 }
 HEALTH = {
     "state": "ok",
@@ -24,8 +29,45 @@ HEALTH = {
     "consecutive_failures": 0,
     "last_error": None,
 }
+TASK_USAGE = {
+    "calls_today": 14,
+    "cost_usd_today": 0.014,
+    "projected_calls_per_day": 24.0,
+    "projected_cost_usd_per_day": 0.024,
+}
 INFLUENCER_CREATED = {**INFLUENCER_TASK, "warnings": []}
 POST_CREATED = {**POST_TASK, "warnings": []}
+# An update answers as task_status does, with the task's target and interval.
+UPDATED = {
+    "health": HEALTH,
+    "usage": TASK_USAGE,
+    "interval_seconds": 1800,
+    "tags": ["brand-x", "q4"],
+    "warnings": [],
+}
+INFLUENCER_UPDATED = {**INFLUENCER_TASK, **UPDATED}
+POST_UPDATED = {**POST_TASK, **UPDATED}
+INFLUENCER_BULK_CREATED = {
+    "created": [INFLUENCER_CREATED],
+    "existing": [{"input": "@NatGeo", "task_id": OTHER_TASK_ID, "status": "paused"}],
+    "invalid": [{"input": "no..dots", "message": "username cannot contain two '.' in a row"}],
+}
+POST_BULK_CREATED = {
+    "created": [POST_CREATED],
+    "existing": [
+        {
+            "input": "https://www.instagram.com/reel/C0dE_fGhIjK/",
+            "task_id": OTHER_TASK_ID,
+            "status": "active",
+        }
+    ],
+    "invalid": [
+        {
+            "input": "https://example.com/p/abc/",
+            "message": "post_url must be on instagram.com (or instagr.am), not 'example.com'",
+        }
+    ],
+}
 INFLUENCER_TASKS = [
     {**INFLUENCER_TASK, "created_at": CREATED_AT, "updated_at": UPDATED_AT, "health": HEALTH},
 ]
@@ -212,13 +254,17 @@ VIDEO_STATS = {
     "engagement_rate_by_followers": 0.43,
 }
 STOPPED = {"deleted_task_ids": [TASK_ID], "not_found_task_ids": []}
-TASK_USAGE = {
-    "calls_today": 14,
-    "cost_usd_today": 0.014,
-    "projected_calls_per_day": 24.0,
-    "projected_cost_usd_per_day": 0.024,
+BULK_PAUSED = {
+    "paused_task_ids": [TASK_ID],
+    "stopped_task_ids": [],
+    "not_found_task_ids": [OTHER_TASK_ID],
 }
-STATUS = {"status": "active", "health": HEALTH, "usage": TASK_USAGE}
+BULK_RESUMED = {
+    "resumed_task_ids": [TASK_ID],
+    "stopped_task_ids": [],
+    "not_found_task_ids": [OTHER_TASK_ID],
+}
+STATUS = {"status": "active", "tags": TAGS, "health": HEALTH, "usage": TASK_USAGE}
 PAUSED = {"task_id": TASK_ID, "status": "paused"}
 RESUMED = {"task_id": TASK_ID, "status": "active"}
 
@@ -434,4 +480,113 @@ USAGE = {
         "warnings": [],
     },
     "tasks": {"active": 1, "paused": 0, "stopped": 2},
+}
+
+WEBHOOK_ID = "0e4b7c2a-1f3d-4c8e-9a6b-5d2f8e1c3a7b"
+ALERT_ID = "9c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f"
+EVENT_ID = "msg_2b7e1f0c9a8d4e6fb3c5a7d9e1f3b5c7"
+WEBHOOK = {
+    "webhook_id": WEBHOOK_ID,
+    "url": "https://hooks.example.com/instagram",
+    "description": "Growth alerts to the team channel",
+    "event_types": ["alert.resolved", "alert.triggered", "milestone.reached"],
+    "enabled": True,
+    "disabled_reason": None,
+    "disabled_at": None,
+    "created_at": CREATED_AT,
+}
+WEBHOOK_CREATED = {**WEBHOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+WEBHOOKS = [WEBHOOK]
+TEST_EVENT_SENT = {"event_id": EVENT_ID}
+DELIVERIES = [
+    {
+        "delivery_id": 42,
+        "event_id": EVENT_ID,
+        "event_type": "alert.triggered",
+        "status": "retrying",
+        "attempts": 1,
+        "response_status": 500,
+        "last_error": "the receiver answered 500",
+        "next_attempt_at": "2026-11-21T12:00:05Z",
+        "created_at": CREATED_AT,
+        "attempt_log": [
+            {
+                "attempt": 1,
+                "outcome": "failed",
+                "started_at": CREATED_AT,
+                "duration_ms": 84,
+                "response_status": 500,
+                "error": "the receiver answered 500",
+            }
+        ],
+    }
+]
+ALERT = {
+    "alert_id": ALERT_ID,
+    "task_id": TASK_ID,
+    "target": "instagram",
+    "metric": "follower_count",
+    "condition": "change_pct_above",
+    "threshold": 5.0,
+    "window": "1d",
+    "cooldown": "1h",
+    "state": "triggered",
+    "last_value": 6.12,
+    "last_evaluated_at": UPDATED_AT,
+    "last_triggered_at": UPDATED_AT,
+    "last_resolved_at": None,
+    "created_at": CREATED_AT,
+}
+ALERT_CREATED = {
+    **ALERT,
+    "state": "ok",
+    "last_value": None,
+    "last_evaluated_at": None,
+    "last_triggered_at": None,
+}
+ALERTS = [ALERT]
+
+# The error codes of the webhook and alert routes that differ from the task routes'.
+ALERTING_ERRORS: dict[int, dict[str, dict[str, object]]] = {
+    **ROUTE_ERRORS,
+    404: {
+        "webhook_not_found": _error(404, "webhook_not_found", f"No webhook has id {WEBHOOK_ID}."),
+        "delivery_not_found": _error(404, "delivery_not_found", "No webhook delivery has id 42."),
+        "alert_not_found": _error(404, "alert_not_found", f"No alert has id {ALERT_ID}."),
+        "task_not_found": _error(404, "task_not_found", f"No task has id {TASK_ID}."),
+    },
+    409: {
+        "webhook_disabled": _error(
+            409,
+            "webhook_disabled",
+            f"Webhook {WEBHOOK_ID} is disabled (the receiver answered 410 Gone); "
+            "create a new webhook to receive events again.",
+        ),
+        "delivery_succeeded": _error(
+            409,
+            "delivery_succeeded",
+            "Delivery 42 succeeded already; the receiver has the event.",
+        ),
+    },
+    422: {
+        **ROUTE_ERRORS[422],
+        "webhook_target_refused": _error(
+            422,
+            "webhook_target_refused",
+            "Invalid request: url: the host localhost resolves to 127.0.0.1, a loopback "
+            "address; set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow it.",
+            [
+                {
+                    "field": "url",
+                    "message": "the host localhost resolves to 127.0.0.1, a loopback address; "
+                    "set WEBHOOK_ALLOW_PRIVATE_TARGETS=true to allow it",
+                    "type": "value_error",
+                }
+            ],
+        ),
+    },
+}
+ALERTING_ERROR_DESCRIPTIONS = {
+    404: "No such webhook, delivery, alert or task",
+    409: "The webhook is disabled, or the delivery succeeded already",
 }

@@ -19,10 +19,12 @@ class PauseFlags:
         self.redis = redis
         self.keys = keys
 
-    async def set(self, task_id: str) -> None:
-        """Flag a task as paused; raise ServiceUnavailable when Redis does not answer."""
+    async def set(self, task_ids: Sequence[str]) -> None:
+        """Flag these tasks as paused; raise ServiceUnavailable when Redis does not answer."""
+        if not task_ids:
+            return
         try:
-            await self.redis.set(self.keys.pause(task_id), b"1")
+            await self.redis.mset({self.keys.pause(task_id): b"1" for task_id in task_ids})
         except RedisError as error:
             raise _unavailable(error) from error
 

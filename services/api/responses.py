@@ -65,13 +65,15 @@ def error_response(
 
 
 def error_docs(
-    *statuses: int, codes: Mapping[int, Mapping[str, Any]] = examples.ROUTE_ERRORS
+    *statuses: int,
+    codes: Mapping[int, Mapping[str, Any]] = examples.ROUTE_ERRORS,
+    descriptions: Mapping[int, str] = ERROR_DESCRIPTIONS,
 ) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer with, an example of each code."""
     return {
         status: {
             "model": ErrorEnvelope,
-            "description": ERROR_DESCRIPTIONS[status],
+            "description": descriptions.get(status, ERROR_DESCRIPTIONS[status]),
             "content": {
                 JSON: {
                     "examples": {
@@ -91,9 +93,10 @@ def documented(
     status_code: int = 200,
     links: dict[str, Any] | None = None,
     codes: Mapping[int, Mapping[str, Any]] = examples.ROUTE_ERRORS,
+    descriptions: Mapping[int, str] = ERROR_DESCRIPTIONS,
 ) -> dict[int | str, Any]:
-    """OpenAPI responses of a route: an example of its success envelope, and its errors (an
-    example of each code in `codes`)."""
+    """OpenAPI responses of a route: an example of its success envelope, and its errors (the
+    task routes' unless `codes` and `descriptions` say otherwise)."""
     success: dict[str, Any] = {
         "content": {
             JSON: {"example": {"status_code": status_code, "success": True, "data": example}}
@@ -101,7 +104,7 @@ def documented(
     }
     if links:
         success["links"] = links
-    return {
-        status_code: success,
-        **error_docs(*error_statuses, *SERVER_ERROR_STATUSES, codes=codes),
-    }
+    errors = error_docs(
+        *error_statuses, *SERVER_ERROR_STATUSES, codes=codes, descriptions=descriptions
+    )
+    return {status_code: success, **errors}

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.engagement import creator_engagement
 from services.api.history import target_named, task_of
+from shared.growth import METRICS, Point, change, changes_over, next_milestone
 from shared.instagram import InvalidInstagramInput, parse_username
 from shared.models import (
     POST_DETAILS,
@@ -20,12 +21,12 @@ from shared.models import (
 )
 from shared.repositories.history import HistoryRepository
 from shared.repositories.post_samples import PostSampleRepository
-from shared.repositories.rollups import HistoryModel, RollupRepository
+from shared.repositories.rollups import RollupRepository
 from shared.repositories.tasks import TaskRepository
 from shared.schemas import UserStats, VideoStats
 
-INFLUENCER_METRICS = ("follower_count", "following_count", "post_count")
-POST_METRICS = ("like_count", "comment_count", "play_count")
+INFLUENCER_METRICS = METRICS[TaskType.INFLUENCER]
+POST_METRICS = METRICS[TaskType.POST]
 INFLUENCER_WINDOWS = {"1d": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 POST_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 DEFAULT_DAYS = 30
@@ -35,8 +36,6 @@ ANOMALY_DELTAS = 30
 MIN_ANOMALY_DELTAS = 7
 ANOMALY_THRESHOLD = 3.5
 MILESTONE_HORIZON_DAYS = 365
-
-Point = Mapping[str, Any]
 
 
 class StatsService:
@@ -49,8 +48,12 @@ class StatsService:
         """A profile's growth, by numeric Instagram id or username."""
         async with self.sessions() as session:
             task = await task_of(session, target_named(TaskType.INFLUENCER, user))
-            latest, changes = await _changes(
-                session, InfluencerMetricsHistory, task.id, INFLUENCER_METRICS, INFLUENCER_WINDOWS
+            latest, changes = await changes_over(
+                HistoryRepository(session),
+                InfluencerMetricsHistory,
+                task.id,
+                INFLUENCER_METRICS,
+                INFLUENCER_WINDOWS,
             )
             # The days shown (at most one bucket a day) or the anomalies' deltas, and the
             # bucket before them for the oldest one's delta.
@@ -88,8 +91,8 @@ class StatsService:
         target = target_named(TaskType.POST, post_code)
         async with self.sessions() as session:
             task = await task_of(session, target)
-            latest, changes = await _changes(
-                session, PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
+            latest, changes = await changes_over(
+                HistoryRepository(session), PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
             )
             followers = await _owner_followers(session, task.owner_username)
         per_hour = {
@@ -114,38 +117,8 @@ class StatsService:
         )
 
 
-async def _changes(
-    session: AsyncSession,
-    history: HistoryModel,
-    task_id: str,
-    metrics: Sequence[str],
-    windows: Mapping[str, timedelta],
-) -> tuple[Point | None, dict[str, dict[str, dict[str, Any] | None]]]:
-    latest, *earlier = await HistoryRepository(session).counted_points_back(
-        history, task_id, metrics, list(windows.values())
-    )
-    changes = {
-        window: {
-            metric: None
-            if then is None or latest is None
-            else _change(then[metric], latest[metric])
-            for metric in metrics
-        }
-        for window, then in zip(windows, earlier, strict=True)
-    }
-    return latest, changes
-
-
-def _change(before: int | None, after: int | None) -> dict[str, Any] | None:
-    if before is None or after is None:
-        return None
-    delta = after - before
-    pct = None if before == 0 else round(delta / before * 100, 2)
-    return {"from": before, "to": after, "delta": delta, "pct": pct}
-
-
-def _per(change: Mapping[str, Any] | None, units: int) -> float | None:
-    return None if change is None else change["delta"] / units
+def _per(moved: Mapping[str, Any] | None, units: int) -> float | None:
+    return None if moved is None else moved["delta"] / units
 
 
 def _daily(buckets: Sequence[Point]) -> list[dict[str, Any]]:
@@ -160,8 +133,8 @@ def _daily(buckets: Sequence[Point]) -> list[dict[str, Any]]:
             ("post_count", "post_delta"),
         ):
             entry[metric] = bucket[metric]
-            change = None if previous is None else _change(previous[metric], bucket[metric])
-            entry[delta] = None if change is None else change["delta"]
+            moved = None if previous is None else change(previous[metric], bucket[metric])
+            entry[delta] = None if moved is None else moved["delta"]
         entries.append(entry)
     return entries
 
@@ -170,12 +143,7 @@ def _milestone(latest: Point | None, gain: float | None) -> dict[str, Any] | Non
     if latest is None or latest["follower_count"] is None or gain is None or gain <= 0:
         return None
     followers = latest["follower_count"]
-    scale = 1
-    while True:
-        goal = next((m * scale for m in (1, 2, 5) if m * scale > followers), None)
-        if goal is not None:
-            break
-        scale *= 10
+    goal = next_milestone(followers)
     days = math.ceil((goal - followers) / gain)
     if days > MILESTONE_HORIZON_DAYS:
         return None

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.events import EventType, record_event
 from shared.models import utcnow
 from shared.redis_keys import RedisKeys
 from shared.repositories.usage import UsageKey, UsageRepository
@@ -148,11 +149,26 @@ class UsageLedger:
     async def budget_exceeded_first_time(self) -> bool:
         """True once per UTC day, for the first caller after the budget was reached.
 
-        This is where the `budget.exceeded` event belongs: the day's row is written here, once.
+        The day's row and the `budget.exceeded` event are written here, in one transaction, so
+        however many collectors reach the budget, receivers hear of it once a day.
         """
         now = utcnow()
+        day = utc_day(now)
         async with self.sessions.begin() as session:
-            return await UsageRepository(session).mark_budget_exceeded(utc_day(now), now=now)
+            first = await UsageRepository(session).mark_budget_exceeded(day, now=now)
+            if first:
+                assert self.budget_micro_usd is not None, "only a budget can be exceeded"
+                await record_event(
+                    session,
+                    EventType.BUDGET_EXCEEDED,
+                    {
+                        "date": day.isoformat(),
+                        "cost_usd": await self.spent_micro_usd() / MICRO_USD,
+                        "daily_budget_usd": self.budget_micro_usd / MICRO_USD,
+                    },
+                    now=now,
+                )
+            return first
 
     async def count_budget_skip(self) -> None:
         """Count a slot skipped because the budget was spent."""

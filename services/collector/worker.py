@@ -36,10 +36,11 @@ from services.collector.metrics import CollectorMetrics
 from services.collector.rate_limiter import RateLimiter
 from services.collector.tikhub import TikHubClient
 from services.collector.usage import UsageLedger
+from services.collector.webhooks import WebhookSender, webhook_client
 from services.collector.writer import SlotWriter
 from shared.backoff import Backoff
 from shared.db import create_engine, create_session_factory, wait_for_schema
-from shared.jobs import COLLECT_FUNCTION
+from shared.jobs import COLLECT_FUNCTION, DELIVER_FUNCTION, DELIVERY_LEASE
 from shared.redis_keys import RedisKeys
 from shared.settings import Settings
 from shared.tikhub_usage import key_fingerprint
@@ -57,6 +58,8 @@ FINISH_MARGIN_SECONDS = 15.0
 REDIS_BACKOFF = Backoff(base=0.5, cap=5.0)
 # What the usage upkeep waits out instead of dying: Redis or MySQL unreachable.
 UPKEEP_FAILURES = (RedisError, SQLAlchemyError, DBAPIError, OSError)
+# A delivery attempt ends well within its lease, so that the next attempt never overlaps it.
+DELIVER_JOB_TIMEOUT_SECONDS = DELIVERY_LEASE.total_seconds() * 3 / 4
 
 
 def worker_name() -> str:
@@ -127,6 +130,12 @@ def build_pool(
     return KeyPool(
         members, redis=redis, keys=keys, rate_per_second=settings.tikhub_rate_limit_per_second
     )
+
+
+async def deliver_webhook(ctx: dict[str, Any], delivery_id: int, attempt: int) -> str:
+    """The `deliver_webhook` job: one attempt at one delivery (see WebhookSender.deliver)."""
+    sender: WebhookSender = ctx["webhook_sender"]
+    return await sender.deliver(delivery_id, attempt)
 
 
 def build_collector(
@@ -200,12 +209,18 @@ async def startup(ctx: dict[str, Any]) -> None:
     # Jobs wait in Redis meanwhile: with an older schema, post codes would still compare
     # case-insensitively.
     await wait_for_schema(engine)
-    ctx["engine"] = engine
+    sessions = create_session_factory(engine)
+    ctx["engine"], ctx["webhook_http"] = engine, webhook_client()
     collector = build_collector(
         settings,
         redis=ctx["redis"],
-        sessions=create_session_factory(engine),
+        sessions=sessions,
         metrics=ctx["metrics"],
+    )
+    ctx["webhook_sender"] = WebhookSender(
+        sessions,
+        ctx["webhook_http"],
+        allow_private_targets=settings.webhook_allow_private_targets,
     )
     ctx["collector"] = collector
     ctx["upkeep"] = asyncio.create_task(usage_upkeep(collector, settings))
@@ -228,17 +243,28 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             # The counts of the last seconds, so a clean stop loses none.
             await collector.ledger.flush()
         await collector.pool.aclose()
+    if "webhook_http" in ctx:
+        await ctx["webhook_http"].aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
 
 
 class WorkerSettings:
-    """What arq runs: the collect job and the process's start-up and shut-down."""
+    """What arq runs: the collect and deliver_webhook jobs, the process's start-up and
+    shut-down."""
 
     # Annotated exactly as arq's WorkerSettingsBase protocol declares them, so that type
     # checkers accept the class (and see plain callables, not methods taking `self`).
     functions: Sequence[WorkerCoroutine | Function] = (
         func(collect, name=COLLECT_FUNCTION, max_tries=MAX_TRIES),
+        # No result kept: the attempt's log in MySQL says whether it ran, and a kept result
+        # would refuse the same attempt re-queued after its job vanished.
+        func(
+            deliver_webhook,
+            name=DELIVER_FUNCTION,
+            timeout=DELIVER_JOB_TIMEOUT_SECONDS,
+            keep_result=0,
+        ),
     )
     cron_jobs: Sequence[CronJob] | None = None
     on_startup: StartupShutdown | None = startup

@@ -24,6 +24,7 @@ from services.collector.task_health import (
     next_health,
     unavailable_retry_at,
 )
+from shared.events import EventType, record_event
 from shared.models import TaskType
 from shared.repositories.history import HistoryRepository
 from shared.repositories.post_samples import PostSampleRepository, SampleRecord
@@ -169,6 +170,20 @@ class SlotWriter:
                         consecutive_failures=change.current.consecutive_failures,
                         retry_at=retry_at,
                     )
+            for record, change in outcomes:
+                if change.event is not None:  # in the outcome's transaction: sent exactly once
+                    await record_event(
+                        session,
+                        EventType(change.event),
+                        {
+                            "task_id": record.task_id,
+                            "target": states[record.task_id].target,
+                            "kind": record.task_type,
+                            "consecutive_failures": change.current.consecutive_failures,
+                            "last_error": record.error,
+                        },
+                        now=record.now,
+                    )
             await tasks.release_claims(
                 sorted({r.task_id for r in records if states[r.task_id].claimed_slot == r.slot})
             )
@@ -180,8 +195,8 @@ def _health_changes(
 ) -> list[HealthChange]:
     """Each record's health change, in the order of `records`.
 
-    The point where health changes are decided, inside the transaction that commits them:
-    whatever must happen exactly once per change (an outbox row for a webhook) belongs with it.
+    The point where health changes are decided, inside the transaction that commits them
+    (with the outbox rows of their webhook events).
     """
     health = {
         task_id: Health(state.health, state.consecutive_failures)

@@ -11,6 +11,7 @@ import uvloop
 
 from services.scheduler.collector_queue import CollectorQueue
 from services.scheduler.connections import open_database, open_redis
+from services.scheduler.deliveries import DeliveryDispatcher
 from services.scheduler.dispatcher import Dispatcher
 from services.scheduler.health import check, heartbeat_for
 from services.scheduler.loop import SchedulerLoop
@@ -42,19 +43,22 @@ async def run(settings: Settings) -> None:
     heartbeat = heartbeat_for(settings, redis)
     keys = RedisKeys(settings.redis_prefix)
     sessions = create_session_factory(engine)
+    queue = CollectorQueue(redis, keys.collector_queue, metrics)
     dispatcher = Dispatcher(
         sessions,
-        CollectorQueue(redis, keys.collector_queue, metrics),
+        queue,
         PauseFlagRestorer(redis, keys, sessions),
         batch_size=settings.scheduler_batch_size,
         claim_lease=timedelta(seconds=settings.scheduler_claim_lease_seconds),
     )
+    deliveries = DeliveryDispatcher(sessions, queue, batch_size=settings.scheduler_batch_size)
     loop = SchedulerLoop(
         dispatcher,
         heartbeat,
         metrics,
         tick_seconds=settings.scheduler_tick_seconds,
         backoff=Backoff(cap=min(MAX_BACKOFF_SECONDS, settings.scheduler_heartbeat_ttl_seconds / 2)),
+        deliveries=deliveries,
     )
     log.info(
         "scheduler.started",

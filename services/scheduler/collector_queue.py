@@ -3,14 +3,16 @@
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from redis.asyncio import Redis
 
 from services.scheduler.metrics import SchedulerMetrics
-from shared.jobs import COLLECT_FUNCTION, collect_job_id
+from shared.jobs import COLLECT_FUNCTION, DELIVER_FUNCTION, collect_job_id, deliver_job_id
 from shared.repositories.tasks import DueSlot
+from shared.repositories.webhooks import DueDelivery
 
 # arq's ArqRedis.enqueue_job costs three round trips per job (WATCH, EXISTS, MULTI/EXEC): the
 # scheduler managed 3,700-5,600 slots/s with it on two cores, nearly all client CPU. This script
@@ -39,6 +41,15 @@ SCRIPT_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedJob:
+    """A job as the script queues it: its id, function and arguments."""
+
+    job_id: str
+    function: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class EnqueueResult:
     """How many slots got a new job, and how many arq already had (queued, running or kept)."""
 
@@ -47,7 +58,8 @@ class EnqueueResult:
 
 
 class CollectorQueue:
-    """Enqueues `collect(task_id, scheduled_for)` jobs with one deterministic id per slot."""
+    """Enqueues `collect(task_id, scheduled_for)` jobs with one deterministic id per slot, and
+    webhook deliveries with one per attempt."""
 
     def __init__(self, redis: Redis, queue_name: str, metrics: SchedulerMetrics) -> None:
         self.redis = redis
@@ -57,14 +69,16 @@ class CollectorQueue:
 
     async def enqueue(self, slots: Sequence[DueSlot]) -> EnqueueResult:
         """Enqueue one job per slot in one round trip; raise if Redis fails."""
-        enqueued_at_ms = int(time.time() * 1000)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(slots), SCRIPT_CHUNK):
-                chunk = slots[start : start + SCRIPT_CHUNK]
-                keys, args = self._script_input(chunk, enqueued_at_ms)
-                await self._enqueue_script(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
-        queued = [flag == 1 for reply in replies for flag in reply]
+        queued = await self._enqueue(
+            [
+                QueuedJob(
+                    collect_job_id(slot.task_id, slot.scheduled_for),
+                    COLLECT_FUNCTION,
+                    (slot.task_id, slot.scheduled_for),
+                )
+                for slot in slots
+            ]
+        )
         enqueued_at = time.time()
         for slot, was_queued in zip(slots, queued, strict=True):
             if was_queued:
@@ -74,16 +88,38 @@ class CollectorQueue:
         self.metrics.duplicates_refused.inc(len(slots) - enqueued)
         return EnqueueResult(enqueued=enqueued, refused=len(slots) - enqueued)
 
+    async def enqueue_deliveries(self, deliveries: Sequence[DueDelivery]) -> EnqueueResult:
+        """Enqueue one job per delivery attempt in one round trip; raise if Redis fails."""
+        queued = await self._enqueue(
+            [
+                QueuedJob(
+                    deliver_job_id(due.event_id, due.delivery_id, due.attempt),
+                    DELIVER_FUNCTION,
+                    (due.delivery_id, due.attempt),
+                )
+                for due in deliveries
+            ]
+        )
+        enqueued = sum(queued)
+        return EnqueueResult(enqueued=enqueued, refused=len(deliveries) - enqueued)
+
+    async def _enqueue(self, jobs: Sequence[QueuedJob]) -> list[bool]:
+        """Whether each job was queued (or refused, as arq already had its id)."""
+        enqueued_at_ms = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(jobs), SCRIPT_CHUNK):
+                chunk = jobs[start : start + SCRIPT_CHUNK]
+                keys, args = self._script_input(chunk, enqueued_at_ms)
+                await self._enqueue_script(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute()
+        return [flag == 1 for reply in replies for flag in reply]
+
     def _script_input(
-        self, slots: Sequence[DueSlot], enqueued_at_ms: int
+        self, jobs: Sequence[QueuedJob], enqueued_at_ms: int
     ) -> tuple[list[str], list[str | bytes | int]]:
         keys = [self.queue_name]
         args: list[str | bytes | int] = [enqueued_at_ms, expires_extra_ms]
-        for slot in slots:
-            job_id = collect_job_id(slot.task_id, slot.scheduled_for)
-            keys += [job_key_prefix + job_id, result_key_prefix + job_id]
-            job = serialize_job(
-                COLLECT_FUNCTION, (slot.task_id, slot.scheduled_for), {}, None, enqueued_at_ms
-            )
-            args += [job_id, job]
+        for job in jobs:
+            keys += [job_key_prefix + job.job_id, result_key_prefix + job.job_id]
+            args += [job.job_id, serialize_job(job.function, job.args, {}, None, enqueued_at_ms)]
         return keys, args

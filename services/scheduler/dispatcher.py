@@ -29,7 +29,19 @@ class BatchResult:
         )
 
 
-class Dispatcher:
+class QueueFiller:
+    """Something the scheduler claims in MySQL and queues for the collectors, a batch at a
+    time."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], queue: CollectorQueue, *, batch_size: int
+    ) -> None:
+        self.sessions = sessions
+        self.queue = queue
+        self.batch_size = batch_size
+
+
+class Dispatcher(QueueFiller):
     """Turns due tasks into queued jobs, one transaction per batch."""
 
     def __init__(
@@ -41,10 +53,8 @@ class Dispatcher:
         batch_size: int,
         claim_lease: timedelta,
     ) -> None:
-        self.sessions = sessions
-        self.queue = queue
+        super().__init__(sessions, queue, batch_size=batch_size)
         self.flags = flags
-        self.batch_size = batch_size
         self.claim_lease = claim_lease
 
     async def recover(self, *, now: datetime) -> BatchResult:

@@ -23,13 +23,17 @@ OUTAGE_ERRORS = (DBAPIError, RedisError, OSError)
 
 
 class BatchDispatcher(Protocol):
-    """Does one batch of work (`Dispatcher` in production)."""
+    """Does one batch of work (`Dispatcher` or `DeliveryDispatcher` in production)."""
 
     batch_size: int
 
-    async def recover(self, *, now: datetime) -> BatchResult: ...
-
     async def dispatch_batch(self, *, now: datetime) -> BatchResult: ...
+
+
+class SlotDispatcher(BatchDispatcher, Protocol):
+    """Dispatches the due slots, and first puts back those whose jobs Redis lost."""
+
+    async def recover(self, *, now: datetime) -> BatchResult: ...
 
 
 class SchedulerLoop:
@@ -37,14 +41,17 @@ class SchedulerLoop:
 
     def __init__(
         self,
-        dispatcher: BatchDispatcher,
+        dispatcher: SlotDispatcher,
         heartbeat: Heartbeat,
         metrics: SchedulerMetrics,
         *,
         tick_seconds: float,
         backoff: Backoff,
+        deliveries: BatchDispatcher | None = None,
     ) -> None:
         self.dispatcher = dispatcher
+        # Webhook deliveries, claimed after the slots of each tick.
+        self.deliveries = deliveries
         self.heartbeat = heartbeat
         self.metrics = metrics
         self.tick_seconds = tick_seconds
@@ -82,26 +89,35 @@ class SchedulerLoop:
             await _sleep_unless_stopped(stop, wait)
 
     async def tick(self, stop: asyncio.Event) -> BatchResult:
-        """Put back what Redis lost, then dispatch batches until one comes back short (nothing
-        more is due) or a stop is asked."""
+        """Put back what Redis lost, dispatch every due slot, then every due delivery; return
+        what the slots' part did."""
         await self.dispatcher.recover(now=utcnow())
+        total = await self._drain(self.dispatcher, stop, "scheduler.dispatched")
+        if self.deliveries is not None and not stop.is_set():
+            await self._drain(self.deliveries, stop, "scheduler.deliveries_dispatched")
+        return total
+
+    async def _drain(
+        self, dispatcher: BatchDispatcher, stop: asyncio.Event, event: str
+    ) -> BatchResult:
+        """Dispatch batches until one comes back short (nothing more is due) or a stop is
+        asked; log what they did as `event`."""
         total = BatchResult()
         while True:
-            batch = await self.dispatcher.dispatch_batch(now=utcnow())
+            batch = await dispatcher.dispatch_batch(now=utcnow())
             total += batch
-            if batch.claimed < self.dispatcher.batch_size or stop.is_set():
-                break
+            if batch.claimed < dispatcher.batch_size or stop.is_set():
+                if total.claimed:
+                    log.info(
+                        event,
+                        claimed=total.claimed,
+                        enqueued=total.enqueued,
+                        duplicates_refused=total.refused,
+                    )
+                return total
             # Draining a large backlog can outlast the heartbeat's TTL; the probe must not
             # mistake it for a hung loop.
             await self._beat()
-        if total.claimed:
-            log.info(
-                "scheduler.dispatched",
-                claimed=total.claimed,
-                enqueued=total.enqueued,
-                duplicates_refused=total.refused,
-            )
-        return total
 
     async def _beat(self) -> None:
         # The heartbeat says the loop is alive, so it also beats while the database is down:

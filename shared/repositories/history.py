@@ -27,6 +27,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import InfluencerMetricsHistory, PostMetricsHistory, Source
+from shared.point_events import after_points
 from shared.repositories.rollups import ROLLUPS, Grain, HistoryModel, RollupRepository
 
 # recorded_at comes back naive (read without the models' type, see HistoryKind); it is UTC, and
@@ -271,9 +272,28 @@ class HistoryRepository:
             # A plain insert: a row that a concurrent writer stored after the check above is a
             # duplicate-key error, and the caller's retry then finds it.
             await self.session.execute(insert(cast(Table, model.__table__)), new)
-            # In the same transaction as the rows: the roll-ups never hold a point the rows lack.
+            # In the same transaction as the rows: the roll-ups never hold a point the rows lack,
+            # and an alert or milestone event exists exactly when its point does.
             await RollupRepository(self.session).record(model, new)
+            await after_points(self, model, new)
         return len(new)
+
+    async def tasks_with_later_counted_points(
+        self, model: HistoryModel, times: Mapping[str, datetime]
+    ) -> set[str]:
+        """Which of the tasks have a counted point recorded after their time in `times`."""
+        # A range of the primary key per task, from its time on: empty, and so instant, for
+        # a point just collected.
+        later = or_(
+            *(
+                and_(model.task_id == task_id, model.recorded_at > at)
+                for task_id, at in times.items()
+            )
+        )
+        found = await self.session.scalars(
+            select(model.task_id).distinct().where(later, model.source != Source.FALLBACK)
+        )
+        return set(found)
 
     async def _slots_taken(
         self, model: HistoryModel, rows: Sequence[Mapping[str, Any]]

@@ -1,21 +1,26 @@
 """Reads and writes of the `task` table."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, cast
 
 from sqlalchemy import (
+    Result,
     Select,
     Table,
     bindparam,
+    case,
+    delete,
     exists,
     func,
     insert,
+    literal,
     literal_column,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +34,7 @@ from shared.models import (
     Task,
     TaskHealth,
     TaskStatus,
+    TaskTag,
     TaskType,
 )
 
@@ -128,6 +134,38 @@ def success_values(
     }
 
 
+# A task's tags in the same row as the task, one round trip for any number of tasks: joined
+# with ',', which no tag contains (shared/tags.py). 20 tags of 50 characters fit MySQL's
+# default group_concat_max_len of 1024 bytes.
+TAGS = (
+    select(func.group_concat(TaskTag.tag))
+    .where(TaskTag.task_id == Task.id)
+    .correlate(Task)
+    .scalar_subquery()
+)
+
+
+def _tagged(result: Result[Task, str | None]) -> list["TaggedTask"]:
+    """(task, joined tags) rows as TaggedTasks."""
+    return [TaggedTask(task, sorted(tags.split(",")) if tags else []) for task, tags in result]
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedTask:
+    """A task and its tags, sorted."""
+
+    task: Task
+    tags: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """Where a page of the task list ends: the last task's creation time and id."""
+
+    created_at: datetime
+    task_id: str
+
+
 class TargetAlreadyMonitored(Exception):
     """Another task watches the same username or post code."""
 
@@ -148,6 +186,8 @@ class OutcomeState:
     consecutive_failures: int
     interval_seconds: int
     claimed_slot: datetime | None
+    # The username or post code: what the task's events name.
+    target: str
 
 
 class TaskRepository:
@@ -200,6 +240,176 @@ class TaskRepository:
             select(Task).where(Task.task_type == task_type).order_by(Task.created_at, Task.id)
         )
         return list(rows)
+
+    async def list_tagged(
+        self,
+        task_type: TaskType,
+        *,
+        status: TaskStatus | None = None,
+        tag: str | None = None,
+        after: PagePosition | None = None,
+        limit: int | None = None,
+    ) -> list[TaggedTask]:
+        """Tasks of one kind with their tags, oldest first (then by id), optionally only those
+        with a status or a tag, after a position, at most `limit` of them."""
+        query = select(Task, TAGS).where(Task.task_type == task_type)
+        if status is not None:
+            query = query.where(Task.status == status)
+        if tag is not None:
+            query = query.where(Task.id.in_(select(TaskTag.task_id).where(TaskTag.tag == tag)))
+        if after is not None:
+            # Spelt out rather than as a row comparison, which MariaDB does not use an index for.
+            query = query.where(
+                or_(
+                    Task.created_at > after.created_at,
+                    (Task.created_at == after.created_at) & (Task.id > after.task_id),
+                )
+            )
+        query = query.order_by(Task.created_at, Task.id).limit(limit)
+        return _tagged(await self.session.execute(query))
+
+    async def get_tagged(self, task_ids: Sequence[str]) -> list[TaggedTask]:
+        """The tasks with these ids that exist, with their tags, in no particular order."""
+        if not task_ids:
+            return []
+        query = select(Task, TAGS).where(Task.id.in_(task_ids))
+        return _tagged(await self.session.execute(query.execution_options(populate_existing=True)))
+
+    async def lock_many(
+        self, task_type: TaskType, *, task_ids: Sequence[str] = (), tag: str | None = None
+    ) -> list[Task]:
+        """Lock (see RowLock, "update") the tasks of one kind with these ids, or with this tag."""
+        if tag is not None:
+            # Read first, then lock by primary key: a locking read of the tag's range would
+            # hold its gaps too, and deadlock with requests adding tags next to it.
+            task_ids = list(
+                await self.session.scalars(select(TaskTag.task_id).where(TaskTag.tag == tag))
+            )
+        if not task_ids:
+            return []
+        query = (
+            select(Task)
+            .where(Task.id.in_(task_ids), Task.task_type == task_type)
+            .order_by(Task.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list(await self.session.scalars(query))
+
+    async def lock_targets(self, task_type: TaskType, targets: Sequence[str]) -> list[Task]:
+        """Lock (see RowLock, "update") the tasks that watch these usernames or post codes."""
+        if not targets:
+            return []
+        column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
+        query = (
+            select(Task)
+            .where(Task.task_type == task_type, column.in_(targets))
+            .order_by(column)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list(await self.session.scalars(query))
+
+    async def get_tagged_targets(
+        self, task_type: TaskType, targets: Sequence[str]
+    ) -> list[TaggedTask]:
+        """The tasks watching these usernames or post codes, with their tags."""
+        if not targets:
+            return []
+        column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
+        query = select(Task, TAGS).where(Task.task_type == task_type, column.in_(targets))
+        return _tagged(await self.session.execute(query.execution_options(populate_existing=True)))
+
+    async def insert_missing(
+        self,
+        task_type: TaskType,
+        due: Mapping[str, datetime],
+        *,
+        interval_seconds: int,
+        now: datetime,
+        track_posts: bool = False,
+    ) -> dict[str, str]:
+        """Insert an active task per target, due at its time, skipping targets another task
+        already watches (one statement); the id each target would get if inserted."""
+        ids = {target: str(uuid.uuid4()) for target in due}
+        rows = [
+            {
+                "id": ids[target],
+                "task_type": task_type,
+                "username": target if task_type is TaskType.INFLUENCER else None,
+                "post_code": target if task_type is TaskType.POST else None,
+                "interval_seconds": interval_seconds,
+                "status": TaskStatus.ACTIVE,
+                "created_at": now,
+                "updated_at": now,
+                "next_run_at": due_at,
+                "consecutive_failures": 0,
+                "track_posts": track_posts,
+            }
+            # In key order, as every writer takes the unique keys' locks: no lock cycles.
+            for target, due_at in sorted(due.items())
+        ]
+        if rows:
+            await self.session.execute(insert(Task).prefix_with("IGNORE"), rows)
+        return ids
+
+    async def reactivate_many(
+        self,
+        due: Mapping[str, datetime],
+        *,
+        interval_seconds: int,
+        now: datetime,
+        track_posts: bool = False,
+    ) -> None:
+        """Turn stopped tasks (by id) back on with a new interval (and whether they sample
+        posts), each due at its time."""
+        if not due:
+            return
+        # One statement for them all: each task's time picked by its id.
+        await self.session.execute(
+            update(Task)
+            .where(Task.id.in_(list(due)))
+            .values(
+                status=TaskStatus.ACTIVE,
+                interval_seconds=interval_seconds,
+                track_posts=track_posts,
+                next_run_at=case(
+                    {task_id: literal(at, Task.next_run_at.type) for task_id, at in due.items()},
+                    value=Task.id,
+                ),
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    async def set_tags(self, task_ids: Sequence[str], tags: Sequence[str]) -> None:
+        """Give each of these tasks (locked by the caller) exactly these tags."""
+        if not task_ids:
+            return
+        # Only the rows that change, each by its whole primary key: deleting by a range would
+        # lock the gaps around it and deadlock with requests tagging neighbouring tasks.
+        rows = await self.session.execute(
+            select(TaskTag.task_id, TaskTag.tag).where(TaskTag.task_id.in_(task_ids))
+        )
+        current = {(task_id, tag) for task_id, tag in rows}
+        wanted = {(task_id, tag) for task_id in task_ids for tag in tags}
+        if gone := sorted(current - wanted):
+            await self.session.execute(
+                delete(TaskTag).where(tuple_(TaskTag.task_id, TaskTag.tag).in_(gone))
+            )
+        if new := sorted(wanted - current):
+            await self.session.execute(
+                insert(TaskTag), [{"task_id": task_id, "tag": tag} for task_id, tag in new]
+            )
+
+    async def set_interval(
+        self, task: Task, interval_seconds: int, *, next_run_at: datetime, now: datetime
+    ) -> None:
+        """Give a task a new interval, its next slot at `next_run_at`."""
+        task.interval_seconds = interval_seconds
+        task.next_run_at = next_run_at
+        task.updated_at = now
+        await self.session.flush()
 
     async def create(
         self,
@@ -287,15 +497,23 @@ class TaskRepository:
         return task
 
     async def set_status_many(
-        self, task_ids: Sequence[str], status: TaskStatus, *, now: datetime
+        self,
+        task_ids: Sequence[str],
+        status: TaskStatus,
+        *,
+        now: datetime,
+        next_run_at: datetime | None = None,
     ) -> None:
-        """Give many tasks one status in a single statement."""
+        """Give many tasks one status in a single statement (and, on resume, when they run)."""
         if not task_ids:
             return
+        values: dict[str, object] = {"status": status, "updated_at": now}
+        if next_run_at is not None:
+            values["next_run_at"] = next_run_at
         await self.session.execute(
             update(Task)
             .where(Task.id.in_(task_ids))
-            .values(status=status, updated_at=now)
+            .values(values)
             .execution_options(synchronize_session="evaluate")
         )
 
@@ -386,6 +604,7 @@ class TaskRepository:
                 Task.consecutive_failures,
                 Task.interval_seconds,
                 Task.claimed_slot,
+                func.coalesce(Task.username, Task.post_code),
             )
             .where(Task.id.in_(sorted(task_ids)))
             .order_by(Task.id)

@@ -42,6 +42,24 @@ class Kind:
         return {"post_url": f"https://www.instagram.com/p/{target}/", "interval": interval}
 
     @property
+    def bulk_inputs_field(self) -> str:
+        """How create_monitor_tasks names its inputs."""
+        return "usernames" if self.task_type is TaskType.INFLUENCER else "post_urls"
+
+    def bulk_inputs(self, targets: list[str]) -> list[str]:
+        """The create_monitor_tasks inputs naming these usernames or post codes."""
+        return [self.create_body(target)[self.create_field] for target in targets]
+
+    @property
+    def create_field(self) -> str:
+        """How create_monitor_task names its target."""
+        return "username" if self.task_type is TaskType.INFLUENCER else "post_url"
+
+    def targets(self, count: int, prefix: str = "t") -> list[str]:
+        """`count` distinct usernames or post codes, in the order the API sorts them."""
+        return [f"{prefix}{n:04d}" for n in range(count)]
+
+    @property
     def sample_target(self) -> str:
         return "natgeo" if self.task_type is TaskType.INFLUENCER else "CxYQJO8xuC6"
 

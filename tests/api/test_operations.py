@@ -141,9 +141,10 @@ async def test_the_openapi_document_describes_every_route_with_examples(
         for path, item in document["paths"].items()
         for method, operation in item.items()
     }
-    api_routes = [key for key in operations if key[1].startswith("/api/v1/instagram/")]
-    # The seed's 14, the two statistics routes, and per kind two exports and an import.
-    assert len(api_routes) == 22
+    api_routes = [key for key in operations if key[1].startswith("/api/v1/")]
+    # The seed's 14, the two statistics routes, per kind two exports and an import, bulk
+    # create, update_task, pause_tasks and resume_tasks; the 11 webhook and alert routes; usage.
+    assert len(api_routes) == 42
     for key in api_routes:
         responses = operations[key]["responses"]
         success = next(code for code in responses if code.startswith("2"))
@@ -163,14 +164,17 @@ async def test_the_openapi_document_describes_every_route_with_examples(
         "CreateInfluencerTask"
     )
     schemas = document["components"]["schemas"]
-    assert schemas["CreateInfluencerTask"]["examples"] == [
-        {"username": "instagram", "interval": "1h", "track_posts": True}
-    ]
+    assert schemas["CreateInfluencerTask"]["examples"][0] == {
+        "username": "instagram",
+        "interval": "1h",
+    }
     assert schemas["CreateInfluencerTask"]["properties"]["track_posts"]["default"] is False
     # Every engagement field says what it is.
     for name in ("Engagement", "SampledPost"):
         for field, spec in schemas[name]["properties"].items():
             assert spec.get("description"), (name, field)
+    listing = operations[("GET", f"{INFLUENCER.prefix}/tasks")]["responses"]["200"]
+    assert 'rel="next"' in listing["headers"]["Link"]["example"]
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger-ui" in docs.text
@@ -198,6 +202,12 @@ ERROR_CODES = {
     "database_unavailable",
     "redis_unavailable",
     "not_ready",
+    "webhook_not_found",
+    "delivery_not_found",
+    "alert_not_found",
+    "webhook_disabled",
+    "delivery_succeeded",
+    "webhook_target_refused",
 }
 
 
@@ -236,7 +246,7 @@ async def test_each_documented_error_has_an_example_of_its_own_status(settings: 
 
 async def test_task_routes_declare_server_errors_and_auth(settings: Settings) -> None:
     operations = await openapi_operations(settings)
-    api_routes = [key for key in operations if key[1].startswith("/api/v1/instagram/")]
+    api_routes = [key for key in operations if key[1].startswith("/api/v1/")]
     assert api_routes
     for key in api_routes:
         assert {"401", "429", "500", "503"} <= set(operations[key]["responses"]), key

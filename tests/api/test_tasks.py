@@ -50,6 +50,7 @@ async def test_create_answers_201_with_an_active_task_due_now(
             "status": "active",
             "interval_seconds": 1800,
             **kind.default_options,
+            "tags": [],
             "warnings": [],
         },
     }
@@ -127,6 +128,7 @@ async def test_creating_a_stopped_target_restarts_it_with_the_new_interval(
         "status": "active",
         "interval_seconds": 86400,
         **kind.default_options,
+        "tags": [],
         "warnings": [],
     }
     task = await stored_task(sessions, task_id)
@@ -177,6 +179,7 @@ async def test_tasks_lists_every_task_of_its_kind_oldest_first(
         "updated_at",
         *kind.default_options,
         "health",
+        "tags",
     }
     assert listed[0]["created_at"].endswith("Z")
     assert listed[0]["health"]["state"] == "pending"
@@ -202,10 +205,11 @@ async def test_task_status(client: AsyncClient, kind: Kind) -> None:
     body = response.json()
     assert (body["status_code"], body["success"]) == (200, True)
     assert (body["data"]["status"], body["data"]["health"]) == ("active", PENDING)
+    assert body["data"]["tags"] == []
     await client.post(f"{kind.prefix}/pause_task/{task_id}")
     response = await client.get(f"{kind.prefix}/task_status/{task_id.upper()}")
     data = response.json()["data"]
-    assert (data["status"], data["health"]) == ("paused", PENDING)
+    assert (data["status"], data["health"], data["tags"]) == ("paused", PENDING, [])
 
 
 async def test_task_status_and_tasks_show_what_the_collections_recorded(

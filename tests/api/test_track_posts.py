@@ -98,3 +98,29 @@ async def test_engagement_is_null_without_track_posts_even_with_old_samples(
 
     assert response.status_code == 200
     assert response.json()["data"]["engagement"] is None
+
+
+async def test_bulk_create_and_update_task_set_track_posts(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    bulk = await client.post(
+        f"{INFLUENCER_PREFIX}/create_monitor_tasks",
+        json={"usernames": ["natgeo", "nasa"], "interval": "1h", "track_posts": True},
+    )
+    assert bulk.status_code == 200, bulk.text
+    created = bulk.json()["data"]["created"]
+    assert [task["track_posts"] for task in created] == [True, True]
+    assert all([(await stored(sessions, task["task_id"])).track_posts for task in created])
+
+    task_id = created[0]["task_id"]
+    updated = await client.post(
+        f"{INFLUENCER_PREFIX}/update_task/{task_id}", json={"track_posts": False}
+    )
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["data"]["track_posts"] is False
+    assert not (await stored(sessions, task_id)).track_posts
+
+    post_id = await create_task(client, POST)
+    refused = await client.post(f"{POST.prefix}/update_task/{post_id}", json={"track_posts": True})
+    error = assert_error(refused, 422, "validation_error")
+    assert "track_posts" in str(error)

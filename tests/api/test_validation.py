@@ -119,7 +119,6 @@ async def test_a_missing_body_is_refused(client: AsyncClient) -> None:
         ),
         ({"task_ids": ["not-a-uuid"]}, "valid UUID"),
         ({"task_ids": "00000000-0000-4000-8000-000000000000"}, "valid list"),
-        ({}, "Field required"),
     ],
 )
 async def test_invalid_stop_bodies_are_refused(
@@ -130,6 +129,19 @@ async def test_invalid_stop_bodies_are_refused(
     )
     assert says in error["message"]
     assert error["details"][0]["field"].startswith("task_ids")
+
+
+@pytest.mark.parametrize("action", ["stop_tasks", "pause_tasks", "resume_tasks"])
+@pytest.mark.parametrize(
+    "body", [{}, {"task_ids": ["00000000-0000-4000-8000-000000000000"], "tag": "x"}]
+)
+async def test_bulk_actions_take_either_ids_or_a_tag(
+    client: AsyncClient, kind: Kind, action: str, body: dict[str, Any]
+) -> None:
+    error = assert_error(
+        await client.post(f"{kind.prefix}/{action}", json=body), 422, "validation_error"
+    )
+    assert "give either task_ids or tag, not both or neither" in error["message"]
 
 
 async def test_many_problems_are_summarised_and_all_listed(client: AsyncClient) -> None:

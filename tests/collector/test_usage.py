@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import date, timedelta
 
 import httpx
+import orjson
 import pytest
 import respx
 from prometheus_client import CollectorRegistry
@@ -18,9 +19,10 @@ from services.collector.collect import Collector, Deferred, Outcome
 from services.collector.metrics import CollectorMetrics
 from services.collector.tikhub import POST_BY_URL, POST_V2, PROFILE_V1, PROFILE_V3
 from services.collector.worker import build_collector
-from shared.models import TaskType, TikHubBudgetExceeded, utcnow
+from shared.models import TaskType, TikHubBudgetExceeded, WebhookEvent, utcnow
 from shared.redis_keys import RedisKeys
 from shared.repositories.usage import UsageCount, UsageCounts, UsageRepository
+from shared.repositories.webhooks import WebhookRepository
 from shared.settings import Settings
 from shared.tikhub_ledger import ledger_since, parse_counts
 from shared.tikhub_usage import ACCOUNT, key_fingerprint, utc_day
@@ -150,6 +152,14 @@ async def test_once_the_budget_is_spent_slots_are_skipped_without_any_row(
 ) -> None:
     collector = budget_collector
     v1 = tikhub.get(PROFILE_V1).respond(200, json=success(flat_profile()))
+    async with sessions.begin() as session:
+        await WebhookRepository(session).create(
+            url="https://hooks.example.com/budget",
+            description=None,
+            event_types=["budget.exceeded"],
+            secret="whsec_dGVzdA==",
+            now=utcnow(),
+        )
     task = await make_task(sessions, TaskType.INFLUENCER, "instagram")
     first = slot_now()
     # Two calls at 0.001 USD reach the 0.002 USD budget.
@@ -171,8 +181,13 @@ async def test_once_the_budget_is_spent_slots_are_skipped_without_any_row(
     async with sessions() as session:
         days = await session.scalar(select(func.count()).select_from(TikHubBudgetExceeded))
     assert days == 1
-    # The moment is reported once per day.
+    # The moment is reported once per day, to the webhooks that take it.
     assert not await collector.ledger.budget_exceeded_first_time()
+    async with sessions() as session:
+        bodies = list(await session.scalars(select(WebhookEvent.body)))
+    assert [orjson.loads(body)["data"] for body in bodies] == [
+        {"date": today().isoformat(), "cost_usd": 0.002, "daily_budget_usd": 0.002}
+    ]
 
 
 async def test_the_budget_guard_survives_losing_redis_counts(

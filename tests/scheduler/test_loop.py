@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from services.scheduler.connections import open_database, open_redis
 from services.scheduler.dispatcher import BatchResult, Dispatcher
 from services.scheduler.health import Heartbeat
-from services.scheduler.loop import BatchDispatcher, SchedulerLoop
+from services.scheduler.loop import SchedulerLoop, SlotDispatcher
 from services.scheduler.metrics import SchedulerMetrics
 from shared.backoff import Backoff
 from shared.db import create_session_factory
@@ -29,7 +29,7 @@ MakeDispatcher = Callable[..., Dispatcher]
 
 
 def make_loop(
-    dispatcher: BatchDispatcher,
+    dispatcher: SlotDispatcher,
     redis: Redis,
     keys: RedisKeys,
     metrics: SchedulerMetrics,

@@ -4,6 +4,7 @@ routes over two kinds of target."""
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
@@ -31,22 +32,56 @@ from services.api.responses import JSON, documented, ok
 from services.api.routes.history_files import add_history_file_routes
 from services.api.routes.task_actions import add_task_actions, created_task_links, operation_ids
 from services.api.stats import DEFAULT_DAYS, MAX_DAYS, StatsService
-from shared.instagram import SHORTCODE_SCHEMA_PATTERN, USERNAME_TEXT
-from shared.models import Task, TaskType
+from services.api.task_pages import CursorQuery, PageSizeQuery, decode_cursor, next_page_link
+from services.api.tasks import CreatedTasks
+from shared.instagram import (
+    SHORTCODE_SCHEMA_PATTERN,
+    USERNAME_TEXT,
+    parse_post_url,
+    parse_username,
+)
+from shared.models import TaskStatus, TaskType
+from shared.repositories.tasks import TaggedTask
 from shared.schemas import (
     CreateInfluencerTask,
+    CreateInfluencerTasks,
     CreatePostTask,
+    CreatePostTasks,
     Envelope,
+    ExistingTaskView,
     InfluencerHistory,
     InfluencerTaskCreated,
     InfluencerTaskItem,
+    InfluencerTasksCreated,
+    InfluencerTaskUpdated,
+    InvalidInputView,
     PostHistory,
     PostTaskCreated,
     PostTaskItem,
+    PostTasksCreated,
+    PostTaskUpdated,
+    Tag,
     TaskHealthView,
+    UpdateTask,
     UserStats,
     VideoStats,
 )
+
+
+def paged(responses: dict[int | str, Any]) -> dict[int | str, Any]:
+    """`responses` of the task list, whose success may carry the next page's link."""
+    responses[200]["headers"] = {
+        "Link": {
+            "description": 'With `limit`, the next page\'s URL as `<URL>; rel="next"` '
+            "(RFC 8288); absent on the last page",
+            "schema": {"type": "string"},
+            "example": "</api/v1/instagram/influencer_monitor/tasks?limit=50&cursor="
+            "WyIyMDI2LTExLTIxVDEyOjAwOjAwKzAwOjAwIiwgIjViMGM2YTRlLThmNDMtNGE1Ny05ZDJlLTJmMWQw"
+            'YjhlNmMxMSJd>; rel="next"',
+        }
+    }
+    return responses
+
 
 HistoryRead = Callable[[HistoryService, str, HistoryWindow], Awaitable[bytes]]
 StatsRead = Callable[[StatsService, str, Any], Awaitable[BaseModel]]
@@ -85,6 +120,12 @@ class Monitor:
     create_body: type[CreateInfluencerTask] | type[CreatePostTask]
     created: type[InfluencerTaskCreated] | type[PostTaskCreated]
     item: type[InfluencerTaskItem] | type[PostTaskItem]
+    updated: type[InfluencerTaskUpdated] | type[PostTaskUpdated]
+    bulk_body: type[CreateInfluencerTasks] | type[CreatePostTasks]
+    bulk_created: type[InfluencerTasksCreated] | type[PostTasksCreated]
+    bulk_inputs_field: str  # how the bulk body names its inputs
+    # An input as a client sends it to the target it names (raising InvalidInstagramInput).
+    parse_input: Callable[[str], str]
     history: type[InfluencerHistory] | type[PostHistory]
     create_summary: str
     history_route: str
@@ -105,19 +146,41 @@ class Monitor:
     created_example: Any
     history_example: Any
     tasks_example: Any
+    updated_example: Any
+    bulk_created_example: Any
     # The settings of this kind's tasks beyond the interval, as bodies and answers name them.
     options: tuple[str, ...] = ()
 
-    def answer(self, model: type[BaseModel], task: Task, **fields: Any) -> Any:
-        """`model` (a created task or a listed one) describing `task`."""
+    def answer(self, model: type[BaseModel], tagged: TaggedTask, **fields: Any) -> Any:
+        """`model` (a created, listed or updated task) describing `tagged`."""
+        task = tagged.task
         return model.model_validate(
             {
                 "task_id": task.id,
                 self.target_field: task.target,
                 "status": task.status,
                 "interval_seconds": task.interval_seconds,
+                "tags": tagged.tags,
                 **{name: getattr(task, name) for name in self.options},
                 **fields,
+            }
+        )
+
+    def bulk_answer(self, outcome: CreatedTasks) -> Any:
+        """The bulk create's answer: where each input landed."""
+        return self.bulk_created.model_validate(
+            {
+                "created": [self.answer(self.created, tagged) for tagged in outcome.created],
+                "existing": [
+                    ExistingTaskView(
+                        input=item.input, task_id=item.task.id, status=item.task.status
+                    )
+                    for item in outcome.existing
+                ],
+                "invalid": [
+                    InvalidInputView(input=item.input, message=item.message)
+                    for item in outcome.invalid
+                ],
             }
         )
 
@@ -130,6 +193,11 @@ INFLUENCERS = Monitor(
     create_body=CreateInfluencerTask,
     created=InfluencerTaskCreated,
     item=InfluencerTaskItem,
+    updated=InfluencerTaskUpdated,
+    bulk_body=CreateInfluencerTasks,
+    bulk_created=InfluencerTasksCreated,
+    bulk_inputs_field="usernames",
+    parse_input=parse_username,
     history=InfluencerHistory,
     create_summary="Monitor a profile",
     history_route="user_history",
@@ -152,6 +220,8 @@ INFLUENCERS = Monitor(
     history_example=examples.INFLUENCER_HISTORY,
     tasks_example=examples.INFLUENCER_TASKS,
     options=("track_posts",),
+    updated_example=examples.INFLUENCER_UPDATED,
+    bulk_created_example=examples.INFLUENCER_BULK_CREATED,
 )
 POSTS = Monitor(
     task_type=TaskType.POST,
@@ -161,6 +231,11 @@ POSTS = Monitor(
     create_body=CreatePostTask,
     created=PostTaskCreated,
     item=PostTaskItem,
+    updated=PostTaskUpdated,
+    bulk_body=CreatePostTasks,
+    bulk_created=PostTasksCreated,
+    bulk_inputs_field="post_urls",
+    parse_input=parse_post_url,
     history=PostHistory,
     create_summary="Monitor a post, reel or IGTV video",
     history_route="video_history",
@@ -180,6 +255,8 @@ POSTS = Monitor(
     created_example=examples.POST_CREATED,
     history_example=examples.POST_HISTORY,
     tasks_example=examples.POST_TASKS,
+    updated_example=examples.POST_UPDATED,
+    bulk_created_example=examples.POST_BULK_CREATED,
 )
 
 
@@ -194,6 +271,7 @@ def monitor_router(monitor: Monitor) -> APIRouter:
     # Built here, each for its own kind: FastAPI reads the body's model and the answers' models
     # from these annotations.
     create_body = monitor.create_body
+    bulk_body = monitor.bulk_body
     created_envelope = Envelope[monitor.created]  # type: ignore[name-defined]
     items_envelope = Envelope[list[monitor.item]]  # type: ignore[name-defined]
     target_path = Annotated[
@@ -238,9 +316,61 @@ def monitor_router(monitor: Monitor) -> APIRouter:
         calls than the keys allow."""
         target = getattr(body, monitor.target_field)
         options = {name: getattr(body, name) for name in monitor.options}
-        task = await tasks.create(kind, target, body.interval, **options)  # type: ignore[attr-defined]
+        task = await tasks.create(kind, target, body.interval, body.tags, **options)  # type: ignore[attr-defined]
         warnings = await usage.capacity_warnings()
         return ok(monitor.answer(monitor.created, task, warnings=warnings), 201)
+
+    @router.post(
+        "/create_monitor_tasks",
+        response_model=Envelope[monitor.bulk_created],  # type: ignore[name-defined]
+        responses=documented(monitor.bulk_created_example, 400, 408, 413, 422),
+        summary=f"Monitor up to 1,000 {'profiles' if kind is TaskType.INFLUENCER else 'posts'}",
+    )
+    async def create_monitor_tasks(body: bulk_body, tasks: TaskServiceDep) -> Any:  # type: ignore[valid-type]
+        """Each input lands in exactly one list: `created` (new tasks, and stopped ones
+        restarted), `existing` (already monitored, left as they are) or `invalid` (with why).
+        Inputs naming the same target count once, as the first of them. The new tasks' first
+        collections are spread over their first interval (intervals under a minute: over a few
+        seconds), the first at once; each keeps that place on the grid. One request against
+        the rate limit."""
+        outcome = await tasks.create_many(
+            kind,
+            getattr(body, monitor.bulk_inputs_field),
+            monitor.parse_input,
+            body.interval,  # type: ignore[attr-defined]
+            body.tags,  # type: ignore[attr-defined]
+            **{name: getattr(body, name) for name in monitor.options},
+        )
+        return ok(monitor.bulk_answer(outcome))
+
+    @router.post(
+        "/update_task/{task_id}",
+        response_model=Envelope[monitor.updated],  # type: ignore[name-defined]
+        responses=documented(monitor.updated_example, 400, 404, 408, 409, 413, 422),
+        summary=f"Change a {kind} task's interval or tags",
+    )
+    async def update_task(
+        task_id: Annotated[UUID, Path(description=f"The id of a {kind} task")],
+        body: UpdateTask,
+        tasks: TaskServiceDep,
+        usage: UsageServiceDep,
+    ) -> Any:
+        """A new interval takes effect from the next slot, on a fresh grid from it: the next
+        slot stays as planned, or comes sooner when the last one plus the new interval is
+        sooner (at once if that has passed). New tags replace the old ones. A paused task
+        stays paused; a stopped one cannot be changed (409)."""
+        tagged = await tasks.update(
+            kind, task_id, interval=body.interval, tags=body.tags, track_posts=body.track_posts
+        )
+        return ok(
+            monitor.answer(
+                monitor.updated,
+                tagged,
+                health=TaskHealthView.of(tagged.task),
+                usage=await usage.of_task(tagged.task),
+                warnings=await usage.capacity_warnings(),
+            )
+        )
 
     async def history(
         target: target_path,
@@ -294,20 +424,44 @@ def monitor_router(monitor: Monitor) -> APIRouter:
     @router.get(
         "/tasks",
         response_model=items_envelope,
-        responses=documented(monitor.tasks_example),
-        summary=f"Every {kind} task",
+        responses=paged(documented(monitor.tasks_example, 422)),
+        summary=f"Every {kind} task, or a page of them",
     )
-    async def list_tasks(tasks: TaskServiceDep) -> Any:
-        """Active, paused and stopped, oldest first."""
+    async def list_tasks(
+        tasks: TaskServiceDep,
+        request: Request,
+        response: Response,
+        status: Annotated[
+            TaskStatus | None, Query(description="Only the tasks with this status")
+        ] = None,
+        tag: Annotated[Tag | None, Query(description="Only the tasks with this tag")] = None,
+        limit: PageSizeQuery = None,
+        cursor: CursorQuery = None,
+    ) -> Any:
+        """Active, paused and stopped, oldest first (then by id). With `limit`, one page; a
+        task created while a client pages appears on a later page, never twice."""
+        page = await tasks.list_page(
+            kind,
+            status=status,
+            tag=tag,
+            after=None if cursor is None else decode_cursor(cursor),
+            # One more than the page: whether it exists says if there is a next page.
+            limit=None if limit is None else limit + 1,
+        )
+        if limit is not None:
+            link = next_page_link(request.url, page, limit)
+            if link is not None:
+                response.headers["Link"] = link
+            page = page[:limit]
         items = [
             monitor.answer(
                 monitor.item,
-                task,
-                created_at=task.created_at,
-                updated_at=task.updated_at,
-                health=TaskHealthView.of(task),
+                tagged,
+                created_at=tagged.task.created_at,
+                updated_at=tagged.task.updated_at,
+                health=TaskHealthView.of(tagged.task),
             )
-            for task in await tasks.list_all(kind)
+            for tagged in page
         ]
         return ok(items)
 

@@ -1,6 +1,7 @@
-"""The four routes both task kinds share: stop_tasks, task_status, pause_task, resume_task."""
+"""The routes both task kinds share: stop_tasks, pause_tasks, resume_tasks, task_status,
+pause_task, resume_task."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -10,12 +11,15 @@ from fastapi.routing import APIRoute
 from services.api import examples
 from services.api.dependencies import TaskServiceDep, UsageServiceDep
 from services.api.responses import documented, ok
+from services.api.tasks import Selected, TaskService
 from shared.models import TaskType
 from shared.schemas import (
     Envelope,
+    PausedTasks,
+    ResumedTasks,
     StoppedTasks,
-    StopTasks,
     TaskHealthView,
+    TaskSelection,
     TaskStatusChanged,
     TaskStatusView,
 )
@@ -46,9 +50,52 @@ def created_task_links(
     }
 
 
+BulkStatusChange = Callable[..., Awaitable[Selected]]
+BULK_EXAMPLES = {"pause": examples.BULK_PAUSED, "resume": examples.BULK_RESUMED}
+
+
+def add_bulk_status_change(
+    router: APIRouter,
+    task_type: TaskType,
+    answer: type[PausedTasks] | type[ResumedTasks],
+    change: BulkStatusChange,
+    verb: str,
+) -> None:
+    """Add `/{verb}_tasks`: `{verb}_task` for many tasks, named by ids or by a tag."""
+    done = f"{verb}d"
+
+    async def bulk_status_change(body: TaskSelection, tasks: TaskServiceDep) -> Any:
+        selected = await change(tasks, task_type, task_ids=body.task_ids or (), tag=body.tag)
+        return ok(
+            answer.model_validate(
+                {
+                    f"{done}_task_ids": selected.changed,
+                    "stopped_task_ids": selected.stopped,
+                    "not_found_task_ids": selected.not_found,
+                }
+            )
+        )
+
+    bulk_status_change.__doc__ = (
+        f"As `{verb}_task` for each: up to 1,000 tasks by id, or every task with a tag. "
+        "Stopped tasks stay stopped and are listed apart, as are unknown ids."
+    )
+    router.add_api_route(
+        f"/{verb}_tasks",
+        bulk_status_change,
+        methods=["POST"],
+        name=f"{verb}_tasks",
+        response_model=Envelope[answer],  # type: ignore[valid-type]
+        responses=documented(BULK_EXAMPLES[verb], 400, 408, 413, 422),
+        summary=f"{verb.capitalize()} {task_type} tasks by id or by tag",
+    )
+
+
 def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
     """Add the shared routes to `router`, acting only on tasks of `task_type`."""
     task_id_param = Annotated[UUID, Path(description=f"The id of a {task_type} task")]
+    add_bulk_status_change(router, task_type, PausedTasks, TaskService.pause_many, "pause")
+    add_bulk_status_change(router, task_type, ResumedTasks, TaskService.resume_many, "resume")
 
     @router.post(
         "/stop_tasks",
@@ -56,9 +103,10 @@ def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
         responses=documented(examples.STOPPED, 400, 408, 413, 422),
         summary=f"Stop {task_type} tasks (their history is kept)",
     )
-    async def stop_tasks(body: StopTasks, tasks: TaskServiceDep) -> Envelope[StoppedTasks]:
-        """Stop up to 1,000 tasks; ids that are unknown or of the other kind are listed apart."""
-        stopped, not_found = await tasks.stop(task_type, body.task_ids)
+    async def stop_tasks(body: TaskSelection, tasks: TaskServiceDep) -> Envelope[StoppedTasks]:
+        """Stop up to 1,000 tasks by id, or every task with a tag; ids that are unknown or of
+        the other kind are listed apart."""
+        stopped, not_found = await tasks.stop(task_type, task_ids=body.task_ids or (), tag=body.tag)
         return ok(StoppedTasks(deleted_task_ids=stopped, not_found_task_ids=not_found))
 
     @router.get(
@@ -70,12 +118,16 @@ def add_task_actions(router: APIRouter, task_type: TaskType) -> None:
     async def task_status(
         task_id: task_id_param, tasks: TaskServiceDep, usage: UsageServiceDep
     ) -> Envelope[TaskStatusView]:
-        """Active, paused or stopped, the health of its collections, and its TikHub calls and
-        cost today and per day."""
-        task = await tasks.get(task_type, task_id)
+        """Active, paused or stopped, its tags, the health of its collections, and its TikHub
+        calls and cost today and per day."""
+        tagged = await tasks.view(task_type, task_id)
+        task = tagged.task
         return ok(
             TaskStatusView(
-                status=task.status, health=TaskHealthView.of(task), usage=await usage.of_task(task)
+                status=task.status,
+                tags=tagged.tags,
+                health=TaskHealthView.of(task),
+                usage=await usage.of_task(task),
             )
         )
 
