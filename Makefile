@@ -35,8 +35,8 @@ migrate: install ## Create the database if needed and migrate it to the latest s
 rollups: install ## Rebuild the hourly and daily roll-ups from the history rows (safe while running)
 	$(BIN)/python -m shared.rollups rebuild
 
-test: install ## Run the whole test suite against the local MariaDB and Redis
-	$(BIN)/python -m pytest
+test: install ## Run the whole test suite (4 workers) against the local MariaDB and Redis
+	$(BIN)/python -m pytest -n 4
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
