@@ -130,6 +130,14 @@ class ExportService:
             )
         return [found[task_id] for task_id in wanted]
 
+    async def tagged(self, kind: TaskType, tag: str) -> list[Task]:
+        """The tasks of this kind with `tag`, oldest first; a 404 when none has it."""
+        async with self.sessions() as session:
+            tagged = await TaskRepository(session).list_tagged(kind, tag=tag)
+        if not tagged:
+            raise NotFound(f"No {kind} task has the tag {tag!r}.", code="task_not_found")
+        return [row.task for row in tagged]
+
     def response(self, export: "ExportFile") -> StreamingResponse:
         """The streamed file of the export's points, as an attachment."""
         return StreamingResponse(

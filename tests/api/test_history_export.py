@@ -232,6 +232,37 @@ async def test_several_targets_in_one_file_with_a_leading_column(
     ]
 
 
+async def test_every_profile_with_a_tag_in_one_file(
+    client: AsyncClient, sessions: Sessions
+) -> None:
+    natgeo = await profile(client, sessions)
+    nasa = await profile(client, sessions, "nasa")
+    await profile(client, sessions, "untagged")
+    await add_influencer_points(sessions, natgeo, user_id=USER_ID, start=START, count=2)
+    await add_influencer_points(sessions, nasa, user_id=USER_ID + 1, start=START, count=1)
+    for task_id in (natgeo, nasa):
+        tagged = await client.post(
+            f"{INFLUENCER.prefix}/update_task/{task_id}", json={"tags": ["Brand-X"]}
+        )
+        assert tagged.status_code == 200, tagged.text
+
+    response = await client.get(f"{INFLUENCER.prefix}/export", params={"tag": "brand-x"})
+
+    rows = parse_csv(response.text)
+    assert rows[0] == ["username", *INFLUENCER_COLUMNS]
+    # Oldest task first: natgeo was created before nasa; the untagged profile is left out.
+    assert [(row[0], row[2]) for row in rows[1:]] == [
+        ("natgeo", "1000"),
+        ("natgeo", "1001"),
+        ("nasa", "1000"),
+    ]
+    several = f"{INFLUENCER.prefix}/export"
+    assert_error(await client.get(several, params={"tag": "nobody"}), 404, "task_not_found")
+    both = {"tag": "brand-x", "task_ids": natgeo}
+    assert_error(await client.get(several, params=both), 422, "validation_error")
+    assert_error(await client.get(several, params={"tag": "no spaces"}), 422, "validation_error")
+
+
 async def test_exports_refuse_unknown_targets_and_bad_parameters(
     client: AsyncClient, sessions: Sessions
 ) -> None:

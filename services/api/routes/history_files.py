@@ -26,7 +26,7 @@ from services.api.history_window import (
 from services.api.imports import MAX_IMPORT_POINTS
 from services.api.responses import documented, error_docs, ok
 from shared.models import Task, TaskType
-from shared.schemas import MAX_TASK_IDS, Envelope, HistoryImported
+from shared.schemas import MAX_TASK_IDS, Envelope, HistoryImported, Tag
 
 FormatQuery = Annotated[
     ExportFormat,
@@ -36,8 +36,11 @@ FormatQuery = Annotated[
         "`ndjson`: one JSON object per line, nulls as null.",
     ),
 ]
+TagQuery = Annotated[
+    Tag | None, Query(description="Every task of this kind with this tag (or give `task_ids`)")
+]
 TaskIdsQuery = Annotated[
-    str,
+    str | None,
     Query(
         description=f"Comma-separated ids of tasks of this kind (at most {MAX_TASK_IDS:,}); "
         "their points follow each other in this order",
@@ -165,18 +168,26 @@ def add_history_file_routes(
     )
 
     async def export_several(
-        request: Request, task_ids: TaskIdsQuery, query: ExportQueryDep
+        request: Request,
+        query: ExportQueryDep,
+        task_ids: TaskIdsQuery | None = None,
+        tag: TagQuery = None,
     ) -> Response:
-        wanted = task_ids_of(task_ids)
         service = export_service(request)
-        tasks = await service.tasks(kind, wanted)
+        if (task_ids is None) == (tag is None):
+            raise InvalidInput.for_field("task_ids", "give either task_ids or tag, not both")
+        if task_ids is not None:
+            tasks = await service.tasks(kind, task_ids_of(task_ids))
+        else:
+            assert tag is not None
+            tasks = await service.tagged(kind, tag)
         return service.response(query.file(kind, tasks, several=True))
 
     export_several.__doc__ = (
         f"The same file for several {noun}s, with a leading "
-        f"`{columns(kind, several=True)[0]}` column; the tasks follow each other in the order "
-        f"of `task_ids`. An unknown id (or a task of the other kind) answers 404 naming it. "
-        f"{EXPORT_DOC}"
+        f"`{columns(kind, several=True)[0]}` column: those of `task_ids`, in that order, or "
+        f"every {noun} with the `tag`, oldest first. An unknown id (or a task of the other "
+        f"kind), or a tag no {noun} has, answers 404. {EXPORT_DOC}"
     )
     router.add_api_route(
         "/export",
