@@ -141,12 +141,13 @@ class ExportService:
     def response(self, export: "ExportFile") -> StreamingResponse:
         """The streamed file of the export's points, as an attachment."""
         return StreamingResponse(
-            self._stream(export),
+            self.stream(export),
             media_type=export.export_format.media_type,
             headers={"Content-Disposition": f'attachment; filename="{export.file_name}"'},
         )
 
-    async def _stream(self, export: "ExportFile") -> AsyncIterator[bytes]:
+    async def stream(self, export: "ExportFile") -> AsyncIterator[bytes]:
+        """The file of the export, a page of points at a time."""
         history = KINDS[export.kind]
         names = columns(export.kind, several=export.several)
         csv_file = export.export_format is ExportFormat.CSV
