@@ -5,7 +5,15 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from shared.instagram import USERNAME_SCHEMA_PATTERN, parse_post_url, parse_username
 from shared.intervals import Interval
@@ -100,10 +108,7 @@ class CreateInfluencerTask(Request):
         json_schema_extra={"pattern": USERNAME_SCHEMA_PATTERN},
     )
     interval: Interval
-    track_posts: bool = Field(
-        default=False,
-        description=TRACK_POSTS_DOC,
-    )
+    track_posts: StrictBool = Field(default=False, description=TRACK_POSTS_DOC)
     tags: Tags | None = Field(default=None, description=_TAGS_DOC)
 
     @field_validator("username")
@@ -167,7 +172,7 @@ class CreateInfluencerTasks(Request):
     )
     interval: Interval
     tags: Tags | None = Field(default=None, description=_BULK_TAGS_DOC)
-    track_posts: bool = Field(default=False, description=TRACK_POSTS_DOC)
+    track_posts: StrictBool = Field(default=False, description=TRACK_POSTS_DOC)
 
 
 class CreatePostTasks(Request):
@@ -208,7 +213,7 @@ class UpdateTask(Request):
     tags: Tags | None = Field(
         default=None, description=f"{_TAGS_DOC}; they replace the task's tags (`[]` clears them)"
     )
-    track_posts: bool | None = Field(
+    track_posts: StrictBool | None = Field(
         default=None,
         description="Profiles only: turns the sampling of recent posts on or off. "
         + TRACK_POSTS_DOC,

@@ -60,11 +60,12 @@ async def test_a_restart_takes_the_new_track_posts(client: AsyncClient, sessions
 async def test_track_posts_must_be_a_boolean_and_only_for_influencers(
     client: AsyncClient,
 ) -> None:
-    response = await client.post(
-        f"{INFLUENCER_PREFIX}/create_monitor_task",
-        json={"username": "natgeo", "interval": "1h", "track_posts": "sometimes"},
-    )
-    assert_error(response, 422, "validation_error")
+    for not_a_boolean in ("sometimes", 0, "true"):
+        response = await client.post(
+            f"{INFLUENCER_PREFIX}/create_monitor_task",
+            json={"username": "natgeo", "interval": "1h", "track_posts": not_a_boolean},
+        )
+        assert_error(response, 422, "validation_error")
     response = await client.post(
         f"{POST.prefix}/create_monitor_task",
         json={**POST.create_body("CxYQJO8xuC6"), "track_posts": True},
