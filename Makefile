@@ -36,7 +36,7 @@ rollups: install ## Rebuild the hourly and daily roll-ups from the history rows 
 	$(BIN)/python -m shared.rollups rebuild
 
 test: install ## Run the whole test suite (4 workers) against the local MariaDB and Redis
-	$(BIN)/python -m pytest -n 4
+	$(BIN)/python -m pytest -n 4 --dist loadgroup
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

@@ -2,7 +2,7 @@
 
 import asyncio
 import enum
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -184,7 +185,7 @@ class Collector:
             return await self._skip_for_budget(spent)
         except TikHubError as error:
             return await self._handle_tikhub_error(task, slot, error, key, admission)
-        await key.breaker.record_success(admission)
+        await _unless_redis_fails("breaker_success", key.breaker.record_success(admission))
         sample = None
         if isinstance(fetched.snapshot, ProfileSnapshot):
             sample = await self._sample_posts(task, slot, fetched.snapshot, caller, deadline)
@@ -282,11 +283,12 @@ class Collector:
         self, task: Task, slot: datetime, fetched: Fetched[Any], sample: SampleRecord | None
     ) -> Outcome:
         now = utcnow()
-        await self.redis.set(
+        fallback = self.redis.set(
             self.keys.fallback(task.id),
             orjson.dumps(fetched.payloads),
             ex=FALLBACK_TTL_INTERVALS * task.interval_seconds,
         )
+        await _unless_redis_fails("fallback_payload", fallback)
         snapshot = fetched.snapshot
         user_id = snapshot.user_id if isinstance(snapshot, ProfileSnapshot) else None
         post_id = snapshot.post_id if isinstance(snapshot, PostSnapshot) else None
@@ -303,7 +305,9 @@ class Collector:
                 sample=sample,
             )
         )
-        await self._invalidate(task, user_id or task.user_id)
+        await _unless_redis_fails(
+            "cache_invalidation", self._invalidate(task, user_id or task.user_id)
+        )
         log.info(
             "collector.collected", source=Source.LIVE, tikhub_request_ids=list(fetched.request_ids)
         )
@@ -353,6 +357,16 @@ class Collector:
             await self.redis.delete(self.keys.post_history(task.target))
         elif user_id is not None:
             await self.redis.delete(self.keys.influencer_history(user_id))
+
+
+async def _unless_redis_fails(step: str, operation: Awaitable[object]) -> None:
+    """Run a Redis step that only serves later work (the breaker's count, the fallback
+    payload, the API's cache); with Redis away, the slot's row is still stored. (A Redis that
+    lost its data has lost the API's cached views too, so no stale view outlives it.)"""
+    try:
+        await operation
+    except RedisError as error:
+        log.warning("collector.redis_step_skipped", step=step, error=repr(error))
 
 
 def _new_details(task: Task, snapshot: Snapshot) -> dict[str, Any]:
