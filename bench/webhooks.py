@@ -16,22 +16,18 @@ arrived. `make bench-webhooks`.
 import argparse
 import asyncio
 import json
-import os
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from collector import process  # bench/collector.py: the same child processes
 from redis.asyncio import Redis
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import make_url
@@ -92,18 +88,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet."""
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A child process logging to `log`, stopped with SIGTERM on exit."""
-    with log.open("wb") as output:
-        child = subprocess.Popen(args, env={**os.environ, **env}, stdout=output, stderr=output)
-        try:
-            yield child
-        finally:
-            child.send_signal(signal.SIGTERM)
-            child.wait(timeout=60)
 
 
 async def prepare(sessions: async_sessionmaker[AsyncSession], count: int, url: str) -> list[Task]:
