@@ -3,7 +3,7 @@
 import asyncio
 import enum
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from services.collector.key_pool import KeyPool, NoKeyAvailable, PoolKey
 from services.collector.metrics import CollectorMetrics
 from services.collector.payloads import PostSnapshot, ProfileSnapshot, merge_posts, merge_profiles
 from services.collector.post_sample import failed_record, feed_record
-from services.collector.rate_limiter import RateLimited
+from services.collector.rate_limiter import RateLimited, Turn
 from services.collector.tikhub import Caller, Fetched, TikHubClient
 from services.collector.tikhub_errors import ErrorKind, TikHubError
 from services.collector.usage import BudgetExhausted, UsageLedger
@@ -138,8 +138,10 @@ class Collector:
         )
         if utcnow() >= deadline:
             return await self._drop(task, slot, reason="late", deadline=deadline)
+        # Its place in TikHub's line is kept while it waits, so the oldest slot goes first.
+        turn = Turn(f"{task.id}:{slot.timestamp():.0f}", deadline)
         try:
-            return await self._fetch_and_store(task, slot)
+            return await self._fetch_and_store(task, slot, turn, returning=job_try > 1)
         except Deferred as deferred:
             resume_at = utcnow() + timedelta(seconds=deferred.seconds)
             if job_try < self.max_tries and resume_at < deadline:
@@ -168,12 +170,14 @@ class Collector:
         async with self.sessions.begin() as session:
             await TaskRepository(session).release_claim(task.id, slot)
 
-    async def _fetch_and_store(self, task: Task, slot: datetime) -> Outcome:
+    async def _fetch_and_store(
+        self, task: Task, slot: datetime, turn: Turn, *, returning: bool
+    ) -> Outcome:
         try:
-            key, admission = await self.pool.choose()
+            key, admission = await self.pool.choose(turn if returning else None)
         except NoKeyAvailable as refused:
             raise Deferred("breaker", refused.retry_in, f"TikHub circuit: {refused}") from None
-        caller = Caller(key, task.id)
+        caller = Caller(key, task.id, turn)
         # Retries and fallback endpoints together, the posts sample included, must leave time
         # to record the outcome before arq's job timeout cancels the job.
         deadline = asyncio.get_running_loop().time() + self.fetch_budget_seconds
@@ -233,8 +237,9 @@ class Collector:
         followers = profile.follower_count
         try:
             async with asyncio.timeout_at(deadline):
+                # Without a turn: a sample that would wait is skipped, not booked.
                 feed = await self.tikhub.fetch_user_posts(
-                    task.target, caller, user_id=profile.user_id or task.user_id
+                    task.target, replace(caller, turn=None), user_id=profile.user_id or task.user_id
                 )
         except (RateLimited, BudgetExhausted) as refused:
             # No call was made: the next slot tries again.

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from services.collector.breaker import Admission, CircuitBreaker
 from services.collector.connections import TikHubConnections
-from services.collector.rate_limiter import RateLimiter
+from services.collector.rate_limiter import RateLimiter, Turn
 from shared.redis_keys import RedisKeys
 
 # The pool's entry in Redis lapses when no collector has refreshed it for this long.
@@ -50,9 +50,15 @@ class KeyPool:
         self.rate_per_second = rate_per_second
         self._turns = itertools.count()
 
-    async def choose(self) -> tuple[PoolKey, Admission]:
-        """The next key whose breaker lets a call through, with its admission."""
+    async def choose(self, returning: Turn | None = None) -> tuple[PoolKey, Admission]:
+        """The next key whose breaker lets a call through, with its admission; first the one
+        with an instant booked for a `returning` collection, so that it keeps its place."""
         start = next(self._turns)
+        if returning is not None and len(self.members) > 1:
+            for index, member in enumerate(self.members):
+                if await member.limiter.holds(returning):
+                    start = index
+                    break
         refusals: list[Admission] = []
         for offset in range(len(self.members)):
             member = self.members[(start + offset) % len(self.members)]

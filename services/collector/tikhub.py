@@ -22,6 +22,7 @@ from services.collector.payloads import (
     merge_profiles,
     parse_user_posts,
 )
+from services.collector.rate_limiter import Turn
 from services.collector.tikhub_errors import ErrorKind, TikHubError, read_payload
 from services.collector.usage import BudgetExhausted, UsageLedger
 from shared.logs import SecretScrubber
@@ -89,10 +90,12 @@ def post_url(code: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who a call is for (the ledger's task, empty for none) and the key it goes with."""
+    """Who a call is for (the ledger's task, empty for none), the key it goes with, and the
+    collection's place in the key's line when it has one."""
 
     key: PoolKey
     task_id: str = ""
+    turn: Turn | None = None
 
 
 class TikHubClient:
@@ -224,7 +227,7 @@ class TikHubClient:
         self, endpoint: str, params: dict[str, str], caller: Caller
     ) -> tuple[Any, str | None]:
         await self.ledger.ensure_budget(endpoint)
-        await caller.key.limiter.acquire()
+        await caller.key.limiter.acquire(caller.turn)
         started = time.perf_counter()
         try:
             response = await caller.key.http.get(endpoint, params)

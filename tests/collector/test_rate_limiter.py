@@ -2,12 +2,15 @@
 
 import asyncio
 import time
+from datetime import timedelta
 
+import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from services.collector.metrics import CollectorMetrics
-from services.collector.rate_limiter import RateLimited, RateLimiter
+from services.collector.rate_limiter import RateLimited, RateLimiter, Turn
+from shared.models import utcnow
 from shared.redis_keys import RedisKeys
 
 
@@ -65,3 +68,93 @@ async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_sta
     rebookings = metrics.registry.get_sample_value("collector_rate_limit_rebookings_total")
     assert rebookings is not None
     assert rebookings > 0
+
+
+async def test_collections_that_wait_on_the_queue_keep_their_place_ahead_of_later_ones(
+    redis: Redis, keys: RedisKeys
+) -> None:
+    rate = 20
+    limiter = RateLimiter(
+        redis,
+        keys.tikhub_rate_limiter("k"),
+        rate_per_second=rate,
+        max_wait_seconds=0.12,
+        metrics=CollectorMetrics(CollectorRegistry()),
+    )
+    deadline = utcnow() + timedelta(seconds=30)
+    old = [Turn(f"old-{index}", deadline) for index in range(6)]
+    new = [Turn(f"new-{index}", deadline) for index in range(6)]
+    sent: list[float] = []
+    # A first try refused without a turn held: none should be, the deadline is far.
+    REFUSED = -1.0
+
+    async def first_try(turn: Turn) -> float | None:
+        try:
+            await limiter.acquire(turn)
+        except RateLimited as limited:
+            return limited.retry_in if limited.held else REFUSED
+        sent.append(time.monotonic())
+        return None
+
+    async def comes_back(turn: Turn, retry_in: float) -> None:
+        # What arq does with the deferred job: runs it again after `retry_in`.
+        while True:
+            await asyncio.sleep(retry_in)
+            try:
+                await limiter.acquire(turn)
+            except RateLimited as limited:
+                retry_in = limited.retry_in
+                continue
+            sent.append(time.monotonic())
+            return
+
+    # Six slots ask at once, and those beyond the longest wait are deferred; then six later
+    # ones ask while those wait on the queue.
+    old_tries = await asyncio.gather(*(first_try(turn) for turn in old))
+    new_tries = await asyncio.gather(*(first_try(turn) for turn in new))
+
+    held_old = [turn for turn, retry in zip(old, old_tries, strict=True) if retry is not None]
+    assert len(held_old) >= 2
+    assert REFUSED not in old_tries + new_tries
+    assert all(retry is not None for retry in new_tries)
+    instants = {
+        turn.name: int(await redis.get(limiter.turn_key(turn)) or 0) for turn in held_old + new
+    }
+    assert max(instants[turn.name] for turn in held_old) < min(instants[t.name] for t in new)
+    deferred = [
+        (turn, retry)
+        for turn, retry in zip(old + new, old_tries + new_tries, strict=True)
+        if retry is not None
+    ]
+    await asyncio.gather(*(comes_back(turn, retry) for turn, retry in deferred))
+    assert len(sent) == 12
+    assert max(sum(start <= t < start + 1 for t in sent) for start in sent) <= rate
+    assert not any([await limiter.holds(turn) for turn in old + new])
+
+
+async def test_a_collection_whose_turn_would_come_after_its_deadline_books_nothing(
+    redis: Redis, keys: RedisKeys
+) -> None:
+    limiter = RateLimiter(
+        redis,
+        keys.tikhub_rate_limiter("k"),
+        rate_per_second=2,
+        max_wait_seconds=0.1,
+        metrics=CollectorMetrics(CollectorRegistry()),
+    )
+    await limiter.acquire()
+    soon = Turn("due-soon", utcnow() + timedelta(seconds=0.2))
+
+    # The next instant is 0.5 s away, after this slot's deadline: refused, not held.
+    with pytest.raises(RateLimited) as refused:
+        await limiter.acquire(soon)
+
+    assert not refused.value.held
+    assert not await limiter.holds(soon)
+    later = Turn("due-later", utcnow() + timedelta(seconds=30))
+    with pytest.raises(RateLimited) as held:
+        await limiter.acquire(later)
+    # The refused slot took no instant: the later one gets the next free one.
+    assert held.value.held
+    assert 0.3 <= held.value.retry_in + 0.05 <= 0.55
+    assert await limiter.holds(later)
