@@ -43,10 +43,13 @@ RETRY_DELAYS = tuple(
 # The receiver's answer that it will never take this webhook's events again.
 GONE = 410
 USER_AGENT = "instagram-monitor-webhooks/1"
-# Requests a process has in flight at most (room for two batches), one connection each. A
-# batch takes its places before its attempts are logged, so that no attempt spends its 15 s
-# waiting for a connection: a process that is full defers the job, which has then done nothing.
-MAX_IN_FLIGHT = 2 * DELIVERIES_PER_JOB
+# Requests a process has in flight at most, one connection each: as many as it had when each
+# job sent one. A batch takes its places before its attempts are logged, so that no attempt
+# spends its 15 s waiting for a connection: a process that is full defers the job, which has
+# then done nothing.
+MAX_IN_FLIGHT = 10 * DELIVERIES_PER_JOB
+# The most of an answer's body read so that its connection can be used again.
+MAX_ANSWER_READ_BYTES = 64 * 1024
 # How long a batch waits for places before its job is deferred; with the sends (15 s) and the
 # writes after, the job still ends well within its timeout (DELIVER_JOB_TIMEOUT_SECONDS).
 ADMISSION_WAIT_SECONDS = 10.0
@@ -203,11 +206,19 @@ class WebhookSender:
         try:
             # httpx's timeout is per phase; the receiver's 15 s are for the whole request.
             async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
-                # Streamed and left unread: only the status counts, whatever the body's size.
+                # Streamed: only the status counts, whatever the body's size. A short answer is
+                # read to its end, which lets its connection serve the next request (a receiver
+                # with a small listen backlog makes new connections wait a second each); a
+                # longer one is left, and its connection closed.
                 async with self.http.stream(
                     "POST", target.url, content=target.body, headers=headers
                 ) as response:
                     code = response.status_code
+                    read = 0
+                    async for chunk in response.aiter_raw():
+                        read += len(chunk)
+                        if read > MAX_ANSWER_READ_BYTES:
+                            break
         except (TimeoutError, httpx.TimeoutException):
             return None, f"no answer within {SEND_TIMEOUT_SECONDS:g} s"
         except httpx.HTTPError as failure:
