@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -36,7 +37,7 @@ from services.collector.metrics import CollectorMetrics
 from services.collector.rate_limiter import RateLimiter
 from services.collector.tikhub import TikHubClient
 from services.collector.usage import UsageLedger
-from services.collector.webhooks import WebhookSender, webhook_client
+from services.collector.webhooks import Busy, WebhookSender, webhook_client
 from services.collector.writer import SlotWriter
 from shared.backoff import Backoff
 from shared.db import create_engine, create_session_factory, wait_for_schema
@@ -60,6 +61,8 @@ REDIS_BACKOFF = Backoff(base=0.5, cap=5.0)
 UPKEEP_FAILURES = (RedisError, SQLAlchemyError, DBAPIError, OSError)
 # A delivery attempt ends well within its lease, so that the next attempt never overlaps it.
 DELIVER_JOB_TIMEOUT_SECONDS = DELIVERY_LEASE.total_seconds() * 3 / 4
+# A batch of deliveries that found its process full is tried again this much later.
+BUSY_DEFER_SECONDS = 1.0
 
 
 def worker_name() -> str:
@@ -132,10 +135,16 @@ def build_pool(
     )
 
 
-async def deliver_webhook(ctx: dict[str, Any], delivery_id: int, attempt: int) -> str:
-    """The `deliver_webhook` job: one attempt at one delivery (see WebhookSender.deliver)."""
+async def deliver_webhooks(ctx: dict[str, Any], attempts: list[tuple[int, int]]) -> str:
+    """The `deliver_webhooks` job: one attempt at each of a batch of deliveries (see
+    WebhookSender.deliver); says how many ended in each status."""
     sender: WebhookSender = ctx["webhook_sender"]
-    return await sender.deliver(delivery_id, attempt)
+    try:
+        statuses = await sender.deliver(attempts)
+    except Busy:
+        # Nothing was logged or sent: the same job, later.
+        raise Retry(defer=BUSY_DEFER_SECONDS) from None
+    return ", ".join(f"{count} {status}" for status, count in sorted(Counter(statuses).items()))
 
 
 def build_collector(
@@ -250,7 +259,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    """What arq runs: the collect and deliver_webhook jobs, the process's start-up and
+    """What arq runs: the collect and deliver_webhooks jobs, the process's start-up and
     shut-down."""
 
     # Annotated exactly as arq's WorkerSettingsBase protocol declares them, so that type
@@ -260,7 +269,7 @@ class WorkerSettings:
         # No result kept: the attempt's log in MySQL says whether it ran, and a kept result
         # would refuse the same attempt re-queued after its job vanished.
         func(
-            deliver_webhook,
+            deliver_webhooks,
             name=DELIVER_FUNCTION,
             timeout=DELIVER_JOB_TIMEOUT_SECONDS,
             keep_result=0,

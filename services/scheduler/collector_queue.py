@@ -10,7 +10,13 @@ from arq.jobs import serialize_job
 from redis.asyncio import Redis
 
 from services.scheduler.metrics import SchedulerMetrics
-from shared.jobs import COLLECT_FUNCTION, DELIVER_FUNCTION, collect_job_id, deliver_job_id
+from shared.jobs import (
+    COLLECT_FUNCTION,
+    DELIVER_FUNCTION,
+    DELIVERIES_PER_JOB,
+    collect_job_id,
+    deliver_job_id,
+)
 from shared.repositories.tasks import DueSlot
 from shared.repositories.webhooks import DueDelivery
 
@@ -59,7 +65,7 @@ class EnqueueResult:
 
 class CollectorQueue:
     """Enqueues `collect(task_id, scheduled_for)` jobs with one deterministic id per slot, and
-    webhook deliveries with one per attempt."""
+    webhook delivery attempts in batches with one per batch."""
 
     def __init__(self, redis: Redis, queue_name: str, metrics: SchedulerMetrics) -> None:
         self.redis = redis
@@ -89,18 +95,24 @@ class CollectorQueue:
         return EnqueueResult(enqueued=enqueued, refused=len(slots) - enqueued)
 
     async def enqueue_deliveries(self, deliveries: Sequence[DueDelivery]) -> EnqueueResult:
-        """Enqueue one job per delivery attempt in one round trip; raise if Redis fails."""
-        queued = await self._enqueue(
-            [
+        """Enqueue the delivery attempts, DELIVERIES_PER_JOB to a job, in one round trip; how
+        many attempts were queued and refused. Raise if Redis fails."""
+        batches = [
+            deliveries[start : start + DELIVERIES_PER_JOB]
+            for start in range(0, len(deliveries), DELIVERIES_PER_JOB)
+        ]
+        jobs = []
+        for batch in batches:
+            attempts = [(due.delivery_id, due.attempt) for due in batch]
+            jobs.append(
                 QueuedJob(
-                    deliver_job_id(due.event_id, due.delivery_id, due.attempt),
-                    DELIVER_FUNCTION,
-                    (due.delivery_id, due.attempt),
+                    deliver_job_id(batch[0].event_id, attempts), DELIVER_FUNCTION, (attempts,)
                 )
-                for due in deliveries
-            ]
+            )
+        queued = await self._enqueue(jobs)
+        enqueued = sum(
+            len(batch) for batch, was_queued in zip(batches, queued, strict=True) if was_queued
         )
-        enqueued = sum(queued)
         return EnqueueResult(enqueued=enqueued, refused=len(deliveries) - enqueued)
 
     async def _enqueue(self, jobs: Sequence[QueuedJob]) -> list[bool]:

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import (
@@ -30,13 +30,29 @@ class DueDelivery:
 
 @dataclass(frozen=True, slots=True)
 class AttemptTarget:
-    """What one attempt sends: the event's body to the webhook's URL, signed with its secret."""
+    """What attempt number `attempt` of a delivery sends: the event's body to the webhook's
+    URL, signed with its secret."""
 
+    delivery_id: int
+    attempt: int
     webhook_id: str
     url: str
     secret: str
     event_id: str
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndedAttempt:
+    """How attempt number `attempt` of a delivery ended, and where that leaves the delivery."""
+
+    delivery_id: int
+    attempt: int
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    duration_ms: int
+    response_status: int | None
+    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,98 +202,145 @@ class WebhookRepository:
             )
         return [DueDelivery(id_, attempts + 1, event_id) for id_, attempts, event_id in rows]
 
-    async def start_attempt(
-        self, delivery_id: int, attempt: int, *, now: datetime, lease: timedelta
-    ) -> AttemptTarget | None:
-        """Log attempt number `attempt` as sending and hold the delivery for `lease`; None when
-        that attempt is not the delivery's next (made already, or the delivery is finished).
+    async def start_attempts(
+        self, attempts: Sequence[tuple[int, int]], *, now: datetime, lease: timedelta
+    ) -> list[AttemptTarget]:
+        """Log each `(delivery_id, attempt)` as sending and hold its delivery for `lease`; the
+        targets of those started, in delivery order. An attempt that is not its delivery's
+        next (made already, or the delivery is finished) is left out.
 
         An earlier attempt still `sending` was cut off by its process's end: it is logged as
         interrupted, not lost.
         """
-        row = (
-            await self.session.execute(
-                select(WebhookDelivery, Webhook, WebhookEvent.body)
-                .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-                .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
-                .where(WebhookDelivery.id == delivery_id)
-                .with_for_update(of=WebhookDelivery)
+        wanted = dict(attempts)
+        # Only the deliveries' rows are locked, in id order, so that two transactions taking
+        # overlapping batches cannot deadlock; the webhook and event rows are only read, as a
+        # lock on them would queue every attempt to one webhook behind the others.
+        deliveries = list(
+            await self.session.scalars(
+                select(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(wanted))
+                .order_by(WebhookDelivery.id)
+                .with_for_update()
             )
-        ).first()
-        if row is None:
-            return None
-        delivery, webhook, body = row
-        if not delivery.status.open or delivery.attempts != attempt - 1:
-            return None
-        if delivery.attempts:
-            await self._mark_interrupted(delivery.id)
-        if not webhook.enabled:
-            delivery.status = DeliveryStatus.FAILED
-            delivery.next_attempt_at = None
-            delivery.last_error = "the webhook is disabled"
+        )
+        startable = [d for d in deliveries if d.status.open and d.attempts == wanted[d.id] - 1]
+        if not startable:
+            return []
+        webhooks = {
+            webhook.id: webhook
+            for webhook in await self.session.scalars(
+                select(Webhook).where(Webhook.id.in_({d.webhook_id for d in startable}))
+            )
+        }
+        bodies: dict[str, str] = {
+            event_id: body
+            for event_id, body in await self.session.execute(
+                select(WebhookEvent.id, WebhookEvent.body).where(
+                    WebhookEvent.id.in_({d.event_id for d in startable})
+                )
+            )
+        }
+        interrupted = [d.id for d in startable if d.attempts]
+        if interrupted:
+            await self._mark_interrupted(interrupted)
+        targets = []
+        for delivery in startable:
+            webhook = webhooks[delivery.webhook_id]
             delivery.updated_at = now
-            await self.session.flush()
-            return None
-        self.session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id,
-                attempt=attempt,
-                outcome=AttemptOutcome.SENDING,
-                started_at=now,
+            if not webhook.enabled:
+                delivery.status = DeliveryStatus.FAILED
+                delivery.next_attempt_at = None
+                delivery.last_error = "the webhook is disabled"
+                continue
+            attempt = wanted[delivery.id]
+            self.session.add(
+                WebhookAttempt(
+                    delivery_id=delivery.id,
+                    attempt=attempt,
+                    outcome=AttemptOutcome.SENDING,
+                    started_at=now,
+                )
             )
-        )
-        delivery.attempts = attempt
-        delivery.next_attempt_at = now + lease
-        delivery.updated_at = now
+            delivery.attempts = attempt
+            delivery.next_attempt_at = now + lease
+            targets.append(
+                AttemptTarget(
+                    delivery.id,
+                    attempt,
+                    webhook.id,
+                    webhook.url,
+                    webhook.secret,
+                    delivery.event_id,
+                    bodies[delivery.event_id],
+                )
+            )
         await self.session.flush()
-        return AttemptTarget(webhook.id, webhook.url, webhook.secret, delivery.event_id, body)
+        return targets
 
-    async def finish_attempt(
-        self,
-        delivery_id: int,
-        attempt: int,
-        *,
-        now: datetime,
-        status: DeliveryStatus,
-        next_attempt_at: datetime | None,
-        duration_ms: int,
-        response_status: int | None,
-        error: str | None,
-    ) -> None:
-        """Log how attempt number `attempt` ended and move its delivery on, unless a later
-        attempt has started meanwhile (then only the log is written)."""
-        outcome = (
-            AttemptOutcome.SUCCEEDED
-            if status is DeliveryStatus.SUCCEEDED
-            else AttemptOutcome.FAILED
-        )
-        await self.session.execute(
+    async def finish_attempts(self, ended: Sequence[EndedAttempt], *, now: datetime) -> None:
+        """Log how each attempt ended and move its delivery on, unless a later attempt has
+        started meanwhile (then only the log is written)."""
+        if not ended:
+            return
+        # On the session's connection, each statement runs once per row (executemany); the
+        # session itself would take a list of rows as the ORM's bulk update by primary key,
+        # which cannot carry the guard on the delivery's attempt count and status.
+        connection = await self.session.connection()
+        await connection.execute(
             update(WebhookAttempt)
             .where(
-                WebhookAttempt.delivery_id == delivery_id,
-                WebhookAttempt.attempt == attempt,
+                WebhookAttempt.delivery_id == bindparam("b_delivery_id"),
+                WebhookAttempt.attempt == bindparam("b_attempt"),
             )
             .values(
-                outcome=outcome,
-                duration_ms=duration_ms,
-                response_status=response_status,
-                error=error,
-            )
+                outcome=bindparam("b_outcome"),
+                duration_ms=bindparam("b_duration_ms"),
+                response_status=bindparam("b_response_status"),
+                error=bindparam("b_error"),
+            ),
+            [
+                {
+                    "b_delivery_id": e.delivery_id,
+                    "b_attempt": e.attempt,
+                    "b_outcome": (
+                        AttemptOutcome.SUCCEEDED
+                        if e.status is DeliveryStatus.SUCCEEDED
+                        else AttemptOutcome.FAILED
+                    ),
+                    "b_duration_ms": e.duration_ms,
+                    "b_response_status": e.response_status,
+                    "b_error": e.error,
+                }
+                for e in ended
+            ],
         )
-        await self.session.execute(
+        await connection.execute(
             update(WebhookDelivery)
             .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.attempts == attempt,
-                WebhookDelivery.status.in_(OPEN_STATUSES),
+                WebhookDelivery.id == bindparam("b_delivery_id"),
+                WebhookDelivery.attempts == bindparam("b_attempt"),
+                # Not IN (…): an expanding list cannot be part of an executemany.
+                or_(*(WebhookDelivery.status == status for status in OPEN_STATUSES)),
             )
             .values(
-                status=status,
-                next_attempt_at=next_attempt_at,
-                response_status=response_status,
-                last_error=error,
+                status=bindparam("b_status"),
+                next_attempt_at=bindparam("b_next_attempt_at"),
+                response_status=bindparam("b_response_status"),
+                last_error=bindparam("b_error"),
                 updated_at=now,
-            )
+            ),
+            [
+                {
+                    "b_delivery_id": e.delivery_id,
+                    "b_attempt": e.attempt,
+                    "b_status": e.status,
+                    "b_next_attempt_at": e.next_attempt_at,
+                    "b_response_status": e.response_status,
+                    "b_error": e.error,
+                }
+                for e in ended
+            ],
         )
 
     async def disable(self, webhook_id: str, *, reason: str, now: datetime) -> None:
@@ -301,12 +364,13 @@ class WebhookRepository:
             )
         )
 
-    async def _mark_interrupted(self, delivery_id: int) -> None:
-        """Log an attempt still `sending` as interrupted: its process ended mid-attempt."""
+    async def _mark_interrupted(self, delivery_ids: Sequence[int]) -> None:
+        """Log the attempts of these deliveries still `sending` as interrupted: their process
+        ended mid-attempt."""
         await self.session.execute(
             update(WebhookAttempt)
             .where(
-                WebhookAttempt.delivery_id == delivery_id,
+                WebhookAttempt.delivery_id.in_(delivery_ids),
                 WebhookAttempt.outcome == AttemptOutcome.SENDING,
             )
             .values(

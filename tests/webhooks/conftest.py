@@ -68,7 +68,7 @@ async def run_due(sessions: Sessions, sender: WebhookSender, now: datetime) -> l
     and make their attempts; return the statuses they end in."""
     async with sessions.begin() as session:
         due = await WebhookRepository(session).claim_due(now=now, limit=100, lease=DELIVERY_LEASE)
-    return [await sender.deliver(d.delivery_id, d.attempt) for d in due]
+    return await sender.deliver([(d.delivery_id, d.attempt) for d in due]) if due else []
 
 
 async def create_webhook(client: AsyncClient, url: str, **fields: object) -> dict[str, object]:

@@ -163,7 +163,7 @@ async def test_410_gone_disables_the_webhook_and_says_so(
         [first, _] = await WebhookRepository(session).claim_due(
             now=clock.now, limit=2, lease=DELIVERY_LEASE
         )
-    assert await sender.deliver(first.delivery_id, first.attempt) == "failed"
+    assert await sender.deliver([(first.delivery_id, first.attempt)]) == ["failed"]
 
     shown = (await client.get(f"/api/v1/webhooks/{webhook['webhook_id']}")).json()["data"]
     assert shown["enabled"] is False
@@ -217,11 +217,11 @@ async def test_an_attempt_cut_off_by_a_crash_is_logged_and_the_next_is_claimed_a
     webhook, due = await claimed_test_event(client, sessions, clock, receiver)
     # The process logs attempt 1 as sending, then dies before (or while) sending it.
     async with sessions.begin() as session:
-        assert await WebhookRepository(session).start_attempt(
-            due.delivery_id, due.attempt, now=clock.now, lease=DELIVERY_LEASE
+        assert await WebhookRepository(session).start_attempts(
+            [(due.delivery_id, due.attempt)], now=clock.now, lease=DELIVERY_LEASE
         )
     # arq runs the vanished job again: attempt 1 was made already, so it does nothing.
-    assert await sender.deliver(due.delivery_id, due.attempt) == "skipped"
+    assert await sender.deliver([(due.delivery_id, due.attempt)]) == ["skipped"]
     # Within the lease nothing is claimed; after it, attempt 2.
     assert await run_due(sessions, sender, clock.now + DELIVERY_LEASE / 2) == []
     clock.advance(DELIVERY_LEASE)
@@ -242,11 +242,13 @@ async def test_two_collectors_running_the_same_attempt_send_it_once(
     clients = [webhook_client() for _ in range(4)]
     senders = [WebhookSender(sessions, c, allow_private_targets=True, clock=clock) for c in clients]
     try:
-        outcomes = await asyncio.gather(*(s.deliver(due.delivery_id, due.attempt) for s in senders))
+        outcomes = await asyncio.gather(
+            *(s.deliver([(due.delivery_id, due.attempt)]) for s in senders)
+        )
     finally:
         for c in clients:
             await c.aclose()
-    assert sorted(outcomes) == ["skipped"] * 3 + ["succeeded"]
+    assert sorted(outcomes) == [["skipped"]] * 3 + [["succeeded"]]
     assert len(receiver.requests()) == 1
 
 
@@ -258,14 +260,14 @@ async def test_a_stale_claim_of_an_attempt_already_made_sends_nothing(
     [_] = await run_due(sessions, sender, clock.now)
     [delivery] = await deliveries(client, webhook["webhook_id"])
     # The job of attempt 1 arrives again (Redis gave it twice), and one of an attempt 3.
-    assert await sender.deliver(delivery["delivery_id"], 1) == "skipped"
-    assert await sender.deliver(delivery["delivery_id"], 3) == "skipped"
+    assert await sender.deliver([(delivery["delivery_id"], 1)]) == ["skipped"]
+    assert await sender.deliver([(delivery["delivery_id"], 3)]) == ["skipped"]
     assert len(receiver.requests()) == 1
 
 
 async def test_the_secret_signs_each_attempt_at_its_own_time(clock: Clock) -> None:
     secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    target = AttemptTarget("w", "http://x", secret, "msg_1", '{"type":"webhook.test"}')
+    target = AttemptTarget(1, 1, "w", "http://x", secret, "msg_1", '{"type":"webhook.test"}')
     headers = signed_headers(target, clock.now)
     assert headers["webhook-timestamp"] == str(int(clock.now.timestamp()))
     assert Webhook(secret).verify(target.body, headers)["type"] == "webhook.test"

@@ -103,6 +103,27 @@ async def test_the_scheduler_claims_and_a_collector_job_delivers_each_event_once
 
 
 @ARQ_CLOSE
+async def test_a_burst_goes_out_in_jobs_of_ten_attempts_each_sent_once(
+    hook_settings: Settings,
+    sessions: Sessions,
+    redis: Redis,
+    keys: RedisKeys,
+    deliveries: DeliveryDispatcher,
+    webhook_id: str,
+    receiver: Receiver,
+) -> None:
+    async with sessions.begin() as session:
+        events = [await record_event(session, EventType.WEBHOOK_TEST, {"n": n}) for n in range(25)]
+    assert (await deliveries.dispatch_batch(now=utcnow())).enqueued == 25
+    assert await redis.zcard(keys.collector_queue) == 3  # 10, 10 and 5 attempts
+    assert await run_worker(hook_settings) == 3
+
+    got = sorted(r.headers["webhook-id"] for r in receiver.requests())
+    assert got == sorted(e for e in events if e)
+    assert await attempts_of(sessions) == [(1, "succeeded")] * 25
+
+
+@ARQ_CLOSE
 async def test_jobs_lost_with_redis_are_queued_again_once_their_lease_ends(
     hook_settings: Settings,
     sessions: Sessions,
