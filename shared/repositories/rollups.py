@@ -2,12 +2,24 @@
 the history rows that statistics and bucketed history read instead of the rows."""
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, case, delete, func, insert, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.mysql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,14 +104,10 @@ class RollupRepository:
         self, model: BucketModel, task_id: str, fields: Sequence[str], *, limit: int
     ) -> list[dict[str, Any]]:
         """A task's newest `limit` buckets, newest first: bucket_start and `fields`."""
-        query = (
-            select(model.bucket_start, *(getattr(model, name) for name in fields))
-            .where(model.task_id == task_id)
-            .order_by(model.bucket_start.desc())
-            .limit(limit)
-        )
+        query = _newest_buckets_query(model, tuple(fields))
         connection = await self.session.connection()  # a Core read: no ORM execution needed
-        return [dict(row._mapping) for row in await connection.execute(query)]
+        found = await connection.execute(query, {"task_id": task_id, "limit": limit})
+        return [dict(row._mapping) for row in found]
 
     async def buckets_since(
         self, model: BucketModel, task_ids: Sequence[str], field: str, *, since: datetime
@@ -146,6 +154,17 @@ class RollupRepository:
                     ["bucket_start", *columns], newest.where(ranked.c.newest == 1)
                 )
             )
+
+
+@functools.cache
+def _newest_buckets_query(model: BucketModel, fields: tuple[str, ...]) -> Select[Any]:
+    # Built once per roll-up and fields: every uncached statistics read runs it.
+    return (
+        select(model.bucket_start, *(getattr(model, name) for name in fields))
+        .where(model.task_id == bindparam("task_id"))
+        .order_by(model.bucket_start.desc())
+        .limit(bindparam("limit"))
+    )
 
 
 def _bucket_values(rollup: Rollup, grain: Grain, row: Mapping[str, Any]) -> dict[str, Any]:
