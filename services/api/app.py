@@ -17,6 +17,7 @@ from services.api.routes import operations, usage
 from services.api.routes.alerting import alerts_router, webhooks_router
 from services.api.routes.monitors import INFLUENCERS, POSTS, Monitor, monitor_router
 from services.api.runtime import open_runtime
+from services.api.web import pages as dashboard_pages
 from services.api.web import routes as dashboard
 from services.api.web.assets import mount_assets
 from shared.settings import Settings
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router, responses=responses)
     app.include_router(operations.router)
     app.include_router(dashboard.router)
+    app.include_router(dashboard_pages.router)
     mount_assets(app)
     # Each middleware added wraps the ones before it. The request context is outermost, so
     # every response, even a 401 or a 413, is logged, counted and carries a request id; cache

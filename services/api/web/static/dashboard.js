@@ -114,6 +114,12 @@
     };
   }
 
+  // An axis as wide as its longest label (follower counts run to ten characters and more).
+  function labelWidth(self, values) {
+    const longest = values ? Math.max(0, ...values.map((v) => String(v).length)) : 0;
+    return Math.max(40, Math.ceil(longest * 7.5) + 22);
+  }
+
   function setUpChart(box) {
     const kind = box.dataset.kind;
     const series = SERIES[kind];
@@ -180,8 +186,8 @@
         scales: { x: { time: true }, y: {}, y2: {} },
         axes: [
           { stroke: "#334155" },
-          { scale: "y", stroke: series[0][2], size: 70 },
-          { scale: "y2", side: 1, stroke: "#475569", grid: { show: false }, size: 60 },
+          { scale: "y", stroke: series[0][2], size: labelWidth },
+          { scale: "y2", side: 1, stroke: "#475569", grid: { show: false }, size: labelWidth },
         ],
         series: [{ label: "Time (UTC)" }].concat(series.map(([, label, colour], index) => ({
           label, stroke: colour, width: 2, scale: index === 0 ? "y" : "y2",
@@ -211,5 +217,91 @@
   document.addEventListener("DOMContentLoaded", () => {
     const box = document.getElementById("chart");
     if (box) setUpChart(box);
+  });
+
+  // ---- Alerts, webhooks and usage ---------------------------------------------------
+
+  // An optional field left empty is left out: the API takes absent, not "", for "none".
+  document.addEventListener("htmx:configRequest", (event) => {
+    const form = event.detail.elt;
+    if (!form.hasAttribute || !form.hasAttribute("data-omit-empty") || !event.detail.formData) return;
+    for (const [name, value] of Array.from(event.detail.formData.entries())) {
+      if (value === "") event.detail.formData.delete(name);
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const elt = event.detail.elt;
+    if (!event.detail.successful || !event.detail.xhr || !elt.dataset) return;
+    if (elt.dataset.secret) {
+      // The webhook's signing secret comes back once, in the creation's answer.
+      const created = JSON.parse(event.detail.xhr.responseText).data;
+      const box = document.querySelector(elt.dataset.secret);
+      box.querySelector("[data-secret-url]").textContent = created.url;
+      box.querySelector("[data-secret-value]").textContent = created.secret;
+      box.hidden = false;
+    }
+    if (elt.tagName === "FORM" && elt.hasAttribute("data-reset")) {
+      elt.reset();
+      elt.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  });
+
+  // Only change conditions compare over a window; a disabled field is not sent.
+  function fitWindow(form) {
+    const condition = form.elements.condition.value;
+    form.elements.window.disabled = !condition.startsWith("change");
+  }
+  document.addEventListener("change", (event) => {
+    const form = event.target.closest && event.target.closest("#add-alert");
+    if (form) fitWindow(form);
+  });
+
+  const CALLS_COLOUR = "#2563eb";
+  const COST_COLOUR = "#b45309";
+
+  function drawUsage(box) {
+    const days = JSON.parse(box.dataset.daily);
+    const data = [days.map((d) => Date.parse(d.date + "T00:00:00Z") / 1000),
+                  days.map((d) => d.calls), days.map((d) => d.cost_usd)];
+    const width = box.clientWidth;
+    box.textContent = "";
+    box.dataset.days = String(days.length);
+    return new uPlot({
+      width,
+      height: Math.max(200, Math.min(300, Math.round(width * 0.35))),
+      tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
+      // Half a day either side, so the first and last bars are drawn whole.
+      scales: { x: { time: true, range: (u, min, max) => [min - 43200, max + 43200] }, calls: { range: (u, min, max) => [0, Math.max(1, max)] },
+                usd: { range: (u, min, max) => [0, Math.max(0.01, max)] } },
+      axes: [
+        { stroke: "#334155" },
+        { scale: "calls", stroke: CALLS_COLOUR, size: labelWidth },
+        { scale: "usd", side: 1, stroke: COST_COLOUR, grid: { show: false }, size: labelWidth,
+          values: (u, ticks) => ticks.map((t) => "$" + t.toFixed(t < 1 ? 3 : 2)) },
+      ],
+      series: [
+        { label: "Day (UTC)", value: (u, v) => v == null ? "--" : new Date(v * 1000).toISOString().slice(0, 10) },
+        { label: "Calls", scale: "calls", stroke: CALLS_COLOUR, fill: CALLS_COLOUR + "cc",
+          paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } },
+        { label: "Cost", scale: "usd", stroke: COST_COLOUR, width: 2, points: { show: false },
+          value: (u, v) => v == null ? "--" : "$" + v.toFixed(4) },
+      ],
+    }, data, box);
+  }
+
+  // The usage figures are polled: the chart is drawn again with each new copy.
+  let usageResize;
+  htmx.onLoad((content) => {
+    const box = content.querySelector && (content.id === "usage-chart" ? content : content.querySelector("#usage-chart"));
+    if (box) drawUsage(box);
+    const form = content.querySelector && content.querySelector("#add-alert");
+    if (form) fitWindow(form);
+  });
+  window.addEventListener("resize", () => {
+    const box = document.getElementById("usage-chart");
+    if (!box) return;
+    clearTimeout(usageResize);
+    usageResize = setTimeout(() => drawUsage(box), 200);
   });
 })();
