@@ -13,7 +13,7 @@ from services.api.alerting_schemas import DeliveryView, WebhookView
 from services.api.dependencies import UsageServiceDep
 from services.api.routes.alerting import Alerts, Webhooks
 from services.api.web.formatting import CONDITION_NAMES, METRIC_NAMES, rule
-from services.api.web.routes import _page, templates
+from services.api.web.routes import render_page, templates
 from shared.growth import METRICS
 
 # The log of a webhook on the page: its latest deliveries (the API's route gives up to 100).
@@ -35,7 +35,7 @@ templates.env.globals.update(
 @router.get("/ui/alerts", response_class=HTMLResponse)
 async def alerts_page(request: Request, webhooks: Webhooks, alerts: Alerts) -> HTMLResponse:
     """Every webhook with its delivery log, the form that adds one, and every alert."""
-    return _page(
+    return render_page(
         request,
         "alerts.html",
         webhooks=await _webhook_logs(webhooks),
@@ -47,7 +47,7 @@ async def alerts_page(request: Request, webhooks: Webhooks, alerts: Alerts) -> H
 @router.get("/ui/alerts/webhooks", response_class=HTMLResponse)
 async def webhook_list(request: Request, webhooks: Webhooks) -> HTMLResponse:
     """The webhooks and their deliveries, polled while the page is open."""
-    return _page(request, "_webhooks.html", webhooks=await _webhook_logs(webhooks))
+    return render_page(request, "_webhooks.html", webhooks=await _webhook_logs(webhooks))
 
 
 @router.get("/ui/alerts/rules", response_class=HTMLResponse)
@@ -58,19 +58,19 @@ async def alert_list(
 ) -> HTMLResponse:
     """Every alert, or one task's (on its page), polled while the page is open."""
     task = None if task_id is None else str(task_id)
-    return _page(request, "_alerts.html", alerts=await alerts.all(task), task_id=task)
+    return render_page(request, "_alerts.html", alerts=await alerts.all(task), task_id=task)
 
 
 @router.get("/ui/usage", response_class=HTMLResponse)
 async def usage_page(request: Request, service: UsageServiceDep) -> HTMLResponse:
     """TikHub's calls and cost today and over 30 days, the projection, balance and keys."""
-    return _page(request, "usage.html", **await _usage(service))
+    return render_page(request, "usage.html", **await _usage(service))
 
 
 @router.get("/ui/usage/summary", response_class=HTMLResponse)
 async def usage_summary(request: Request, service: UsageServiceDep) -> HTMLResponse:
     """The same figures, polled while the page is open."""
-    return _page(request, "_usage.html", **await _usage(service))
+    return render_page(request, "_usage.html", **await _usage(service))
 
 
 async def _webhook_logs(webhooks: Webhooks) -> list[tuple[WebhookView, list[DeliveryView]]]:

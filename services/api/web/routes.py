@@ -33,7 +33,7 @@ router = APIRouter(include_in_schema=False)
 KindQuery = Annotated[TaskType, Query(description="Profiles or posts")]
 
 
-def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
+def render_page(request: Request, name: str, **context: Any) -> HTMLResponse:
     signed_in = runtime_of(request).settings.api_auth == "required"
     return templates.TemplateResponse(
         request,
@@ -50,7 +50,7 @@ def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
 @router.get("/", response_class=HTMLResponse)
 async def targets_page(request: Request, kind: KindQuery = TaskType.INFLUENCER) -> HTMLResponse:
     """The targets table of one kind, with the form that adds one."""
-    return _page(request, "targets.html", kind=kind, monitor=MONITORS[kind])
+    return render_page(request, "targets.html", kind=kind, monitor=MONITORS[kind])
 
 
 @router.get("/ui/targets/rows", response_class=HTMLResponse)
@@ -64,7 +64,7 @@ async def target_table_rows(
     """The table's rows, polled while the page is open."""
     async with runtime_of(request).sessions() as session:
         rows = await target_rows(session, kind, text=q, status=status or None)
-    return _page(
+    return render_page(
         request,
         "_rows.html",
         kind=kind,
@@ -82,11 +82,11 @@ async def target_page(request: Request, kind: TaskType, target: str) -> HTMLResp
         async with runtime_of(request).sessions() as session:
             task = await task_of(session, _target(kind, target))
     except (NotFound, InvalidInput) as error:
-        page = _page(request, "missing.html", kind=kind, message=error.message)
+        page = render_page(request, "missing.html", kind=kind, message=error.message)
         page.status_code = error.status_code
         return page
     stats = await _stats(request, monitor, task.target)
-    return _page(
+    return render_page(
         request,
         "target.html",
         kind=kind,
@@ -105,7 +105,7 @@ async def target_stats(request: Request, kind: TaskType, target: str) -> HTMLRes
     monitor = MONITORS[kind]
     async with runtime_of(request).sessions() as session:
         task = await task_of(session, _target(kind, target))
-    return _page(
+    return render_page(
         request,
         "_stats.html",
         kind=kind,
@@ -121,7 +121,7 @@ async def sign_in_page(request: Request) -> Response:
     """Where a browser without a valid key lands; nothing to sign in to without auth."""
     if runtime_of(request).settings.api_auth == "disabled":
         return RedirectResponse("/", status_code=303)
-    return _page(request, "signin.html", sign_out=False)
+    return render_page(request, "signin.html", sign_out=False)
 
 
 @router.post("/ui/session", status_code=204)
