@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Result,
     Select,
     Table,
@@ -145,6 +146,22 @@ TAGS = (
 )
 
 
+def _listed(
+    task_type: TaskType, status: TaskStatus | None, tag: str | None, contains: str | None
+) -> list[ColumnElement[bool]]:
+    """The conditions of a task listing's filters."""
+    conditions = [Task.task_type == task_type]
+    if status is not None:
+        conditions.append(Task.status == status)
+    if tag is not None:
+        conditions.append(Task.id.in_(select(TaskTag.task_id).where(TaskTag.tag == tag)))
+    if contains:
+        # Post codes compare case-sensitively everywhere else; a search box does not.
+        column = Task.username if task_type is TaskType.INFLUENCER else func.lower(Task.post_code)
+        conditions.append(column.contains(contains.lower(), autoescape=True))
+    return conditions
+
+
 def _tagged(result: Result[Task, str | None]) -> list["TaggedTask"]:
     """(task, joined tags) rows as TaggedTasks."""
     return [TaggedTask(task, sorted(tags.split(",")) if tags else []) for task, tags in result]
@@ -247,16 +264,15 @@ class TaskRepository:
         *,
         status: TaskStatus | None = None,
         tag: str | None = None,
+        contains: str | None = None,
         after: PagePosition | None = None,
+        offset: int = 0,
         limit: int | None = None,
     ) -> list[TaggedTask]:
         """Tasks of one kind with their tags, oldest first (then by id), optionally only those
-        with a status or a tag, after a position, at most `limit` of them."""
-        query = select(Task, TAGS).where(Task.task_type == task_type)
-        if status is not None:
-            query = query.where(Task.status == status)
-        if tag is not None:
-            query = query.where(Task.id.in_(select(TaskTag.task_id).where(TaskTag.tag == tag)))
+        with a status, a tag or a target containing `contains`, after a position (or past the
+        first `offset`), at most `limit` of them."""
+        query = select(Task, TAGS).where(*_listed(task_type, status, tag, contains))
         if after is not None:
             # Spelt out rather than as a row comparison, which MariaDB does not use an index for.
             query = query.where(
@@ -265,8 +281,31 @@ class TaskRepository:
                     (Task.created_at == after.created_at) & (Task.id > after.task_id),
                 )
             )
-        query = query.order_by(Task.created_at, Task.id).limit(limit)
+        query = query.order_by(Task.created_at, Task.id).offset(offset or None).limit(limit)
         return _tagged(await self.session.execute(query))
+
+    async def count_listed(
+        self,
+        task_type: TaskType,
+        *,
+        status: TaskStatus | None = None,
+        tag: str | None = None,
+        contains: str | None = None,
+    ) -> int:
+        """How many tasks `list_tagged` lists with these filters and no limit."""
+        query = select(func.count()).where(*_listed(task_type, status, tag, contains))
+        return await self.session.scalar(query) or 0
+
+    async def tags_in_use(self, task_type: TaskType) -> list[str]:
+        """The tags that tasks of one kind carry, sorted."""
+        query = (
+            select(TaskTag.tag)
+            .join(Task, Task.id == TaskTag.task_id)
+            .where(Task.task_type == task_type)
+            .distinct()
+            .order_by(TaskTag.tag)
+        )
+        return list(await self.session.scalars(query))
 
     async def get_tagged(self, task_ids: Sequence[str]) -> list[TaggedTask]:
         """The tasks with these ids that exist, with their tags, in no particular order."""

@@ -66,12 +66,12 @@ async def test_a_user_signs_in_adds_a_profile_sees_its_first_point_and_pauses_it
     await expect(page).to_have_url(f"{product.api_url}/")
     await expect(page.locator("#targets")).to_contain_text("No profiles yet")
 
-    await page.get_by_label("Username").fill("@NatGeo")
-    await page.get_by_label("every").select_option("1h")
-    await page.get_by_role("button", name="Add").click()
+    await page.locator("#add").get_by_label("Username").fill("@NatGeo")
+    await page.locator("#add").get_by_label("every").select_option("1h")
+    await page.locator("#add").get_by_role("button", name="Add").click()
     await expect(page.locator("#notice")).to_contain_text("first collection runs now")
     row = page.locator("#targets tr", has_text="@natgeo")
-    await expect(row.locator(".badge")).to_have_text("active")
+    await expect(row.locator("td.status .badge")).to_have_text("active")
     # The table polls: the first collection's count shows up without a reload.
     latest = row.locator("td.latest")
     await expect(latest).to_have_text(re.compile(r"^\d[\d,]*$"), timeout=FIRST_POINT_MS)
@@ -80,11 +80,11 @@ async def test_a_user_signs_in_adds_a_profile_sees_its_first_point_and_pauses_it
     await page.screenshot(path=screenshot_path("targets-1280"), full_page=True)
 
     await row.get_by_role("button", name="Pause").click()
-    await expect(row.locator(".badge")).to_have_text("paused")
+    await expect(row.locator("td.status .badge")).to_have_text("paused")
     [task] = await api_data(product, f"{INFLUENCER.prefix}/tasks", key)
     assert task["status"] == "paused"
     await row.get_by_role("button", name="Stop").click()
-    await expect(row.locator(".badge")).to_have_text("stopped")
+    await expect(row.locator("td.status .badge")).to_have_text("stopped")
     await page.get_by_label("Status").select_option("active")
     await expect(page.locator("#targets")).to_contain_text("Nothing matches this filter")
 
@@ -243,12 +243,12 @@ async def test_the_targets_page_works_from_the_keyboard(api_only: Stack, browser
     await expect(page.locator("#targets")).to_contain_text("No profiles yet")
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
-    username = page.get_by_label("Username")
+    username = page.locator("#add").get_by_label("Username")
     await username.focus()
     await page.keyboard.type("natgeo")
     await page.keyboard.press("Enter")
     row = page.locator("#targets tr", has_text="@natgeo")
-    await expect(row.locator(".badge")).to_have_text("active")
+    await expect(row.locator("td.status .badge")).to_have_text("active")
     pause = row.get_by_role("button", name="Pause")
     for _ in range(20):  # from the form, through the filter and the row, to its first button
         if await pause.evaluate("button => button === document.activeElement"):
@@ -256,5 +256,5 @@ async def test_the_targets_page_works_from_the_keyboard(api_only: Stack, browser
         await page.keyboard.press("Tab")
     await expect(pause).to_be_focused()
     await page.keyboard.press("Enter")
-    await expect(row.locator(".badge")).to_have_text("paused")
+    await expect(row.locator("td.status .badge")).to_have_text("paused")
     assert elsewhere == []

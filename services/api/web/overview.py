@@ -1,7 +1,7 @@
-"""The targets table: each task with its latest count, its 7-day change and a 30-day trend,
-read for every listed task at once: the trend and the latest point from the daily roll-up,
-the value a week before it from the rows, so the change is the one user_stats and
-video_stats report."""
+"""The targets table, a page at a time: each task with its tags, its latest count, its 7-day
+change and a 30-day trend, read for every task of the page at once: the trend and the latest
+point from the daily roll-up, the value a week before it from the rows, so the change is the
+one user_stats and video_stats report."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from shared.models import (
 )
 from shared.repositories.history import HistoryRepository
 from shared.repositories.rollups import BucketModel, Grain, HistoryModel, RollupRepository
-from shared.repositories.tasks import TaskRepository
+from shared.repositories.tasks import TaggedTask, TaskRepository
 
 TREND_DAYS = 30
 CHANGE_WINDOW = timedelta(days=7)
@@ -30,6 +30,8 @@ HEADLINE: dict[TaskType, tuple[str, BucketModel, HistoryModel]] = {
     TaskType.INFLUENCER: ("follower_count", InfluencerDaily, InfluencerMetricsHistory),
     TaskType.POST: ("like_count", PostDaily, PostMetricsHistory),
 }
+# Rows on one page of the table.
+PAGE_SIZE = 50
 SPARKLINE_WIDTH = 100
 SPARKLINE_HEIGHT = 24
 
@@ -39,6 +41,7 @@ class TargetRow:
     """One line of the targets table."""
 
     task: Task
+    tags: list[str]
     latest: int | None
     change: int | None
     change_pct: float | None
@@ -46,22 +49,76 @@ class TargetRow:
     sparkline: str
 
 
-async def target_rows(
-    session: AsyncSession, task_type: TaskType, *, text: str, status: TaskStatus | None
+@dataclass(frozen=True, slots=True)
+class TargetFilter:
+    """Which targets the table lists: part of the target's name, a status, a tag."""
+
+    text: str = ""
+    status: TaskStatus | None = None
+    tag: str | None = None
+
+    @property
+    def needle(self) -> str:
+        return self.text.strip().lstrip("@")
+
+    def __bool__(self) -> bool:
+        return bool(self.needle or self.status or self.tag)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetPage:
+    """One page of the targets table, and where it lies among the targets the filter lists."""
+
+    rows: list[TargetRow]
+    number: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return _pages(self.total)
+
+    @property
+    def first(self) -> int:
+        """The position (from 1) of the page's first row; 0 on an empty page."""
+        return (self.number - 1) * PAGE_SIZE + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1 if self.rows else 0
+
+
+async def table_page(
+    session: AsyncSession, task_type: TaskType, listed: TargetFilter, number: int
+) -> TargetPage:
+    """Page `number` (from 1; past the last, the last) of the tasks of one kind that `listed`
+    lets through, oldest first."""
+    repository = TaskRepository(session)
+    status, tag, contains = listed.status, listed.tag, listed.needle
+    total = await repository.count_listed(task_type, status=status, tag=tag, contains=contains)
+    number = min(max(1, number), _pages(total))
+    tagged = await repository.list_tagged(
+        task_type,
+        status=status,
+        tag=tag,
+        contains=contains,
+        offset=(number - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+    )
+    return TargetPage(await _rows(session, task_type, tagged), number, total)
+
+
+def _pages(total: int) -> int:
+    """How many pages `total` rows fill; an empty table is one empty page."""
+    return max(1, -(-total // PAGE_SIZE))
+
+
+async def _rows(
+    session: AsyncSession, task_type: TaskType, tagged: Sequence[TaggedTask]
 ) -> list[TargetRow]:
-    """The tasks of one kind whose target contains `text` (and with `status`), oldest first."""
-    needle = text.strip().lstrip("@").lower()
-    tasks = [
-        task
-        for task in await TaskRepository(session).list_by_type(task_type)
-        if (status is None or task.status is status)
-        # Post codes are case-sensitive, but a search box is not.
-        and needle in task.target.lower()
-    ]
     field, rollup, history = HEADLINE[task_type]
     since = Grain.DAY.start(utcnow() - timedelta(days=TREND_DAYS))
     trends = await RollupRepository(session).buckets_since(
-        rollup, [task.id for task in tasks], field, since=since
+        rollup, [row.task.id for row in tagged], field, since=since
     )
     # The newest day's bucket holds the newest counted point.
     latest = {task_id: days[-1] for task_id, days in trends.items() if days}
@@ -72,22 +129,24 @@ async def target_rows(
     )
     return [
         _row(
-            task,
-            [day[field] for day in trends[task.id]],
-            latest[task.id][field] if task.id in latest else None,
-            week_before.get(task.id),
+            row,
+            [day[field] for day in trends[row.task.id]],
+            latest[row.task.id][field] if row.task.id in latest else None,
+            week_before.get(row.task.id),
         )
-        for task in tasks
+        for row in tagged
     ]
 
 
-def _row(task: Task, days: Sequence[int | None], latest: int | None, then: int | None) -> TargetRow:
+def _row(
+    tagged: TaggedTask, days: Sequence[int | None], latest: int | None, then: int | None
+) -> TargetRow:
     change = change_pct = None
     if latest is not None and then is not None:
         change = latest - then
         change_pct = None if then == 0 else round(change / then * 100, 2)
     trend = sparkline([value for value in days if value is not None])
-    return TargetRow(task, latest, change, change_pct, trend)
+    return TargetRow(tagged.task, tagged.tags, latest, change, change_pct, trend)
 
 
 def sparkline(values: Sequence[int]) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -16,9 +16,10 @@ from services.api.history import Target, instagram_id_of, parse_post_code, task_
 from services.api.history_window import HistoryWindow
 from services.api.routes.monitors import INFLUENCERS, POSTS, Monitor
 from services.api.web import formatting
-from services.api.web.overview import target_rows
+from services.api.web.overview import TargetFilter, table_page
 from shared.intervals import Interval
 from shared.models import TaskStatus, TaskType
+from shared.repositories.tasks import TaskRepository
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -47,30 +48,54 @@ def render_page(request: Request, name: str, **context: Any) -> HTMLResponse:
     )
 
 
+async def listed_targets(
+    q: Annotated[str, Query(max_length=100, description="Part of the username or post code")] = "",
+    # The filters' "any" sends an empty value.
+    status: TaskStatus | Literal[""] = "",
+    tag: Annotated[str, Query(max_length=50)] = "",
+) -> TargetFilter:
+    return TargetFilter(q, status or None, tag or None)
+
+
+ListedTargets = Annotated[TargetFilter, Depends(listed_targets)]
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="Page of the table, from 1")]
+
+
 @router.get("/", response_class=HTMLResponse)
-async def targets_page(request: Request, kind: KindQuery = TaskType.INFLUENCER) -> HTMLResponse:
-    """The targets table of one kind, with the form that adds one."""
-    return render_page(request, "targets.html", kind=kind, monitor=MONITORS[kind])
+async def targets_page(
+    request: Request,
+    listed: ListedTargets,
+    kind: KindQuery = TaskType.INFLUENCER,
+    page: PageNumber = 1,
+) -> HTMLResponse:
+    """The targets table of one kind (its filters and page in the URL), with the forms that
+    add one target or many."""
+    async with runtime_of(request).sessions() as session:
+        tags = await TaskRepository(session).tags_in_use(kind)
+        shown = await table_page(session, kind, listed, page)
+    return render_page(
+        request,
+        "targets.html",
+        kind=kind,
+        monitor=MONITORS[kind],
+        listed=listed,
+        page=shown,
+        tags=tags,
+    )
 
 
 @router.get("/ui/targets/rows", response_class=HTMLResponse)
-async def target_table_rows(
+async def target_table(
     request: Request,
+    listed: ListedTargets,
     kind: KindQuery = TaskType.INFLUENCER,
-    q: Annotated[str, Query(max_length=100)] = "",
-    # The filter's "any" sends an empty value.
-    status: TaskStatus | Literal[""] = "",
+    page: PageNumber = 1,
 ) -> HTMLResponse:
-    """The table's rows, polled while the page is open."""
+    """One page of the table, polled while the page is open."""
     async with runtime_of(request).sessions() as session:
-        rows = await target_rows(session, kind, text=q, status=status or None)
+        shown = await table_page(session, kind, listed, page)
     return render_page(
-        request,
-        "_rows.html",
-        kind=kind,
-        monitor=MONITORS[kind],
-        rows=rows,
-        filtered=bool(q.strip() or status),
+        request, "_table.html", kind=kind, monitor=MONITORS[kind], page=shown, listed=listed
     )
 
 

@@ -56,12 +56,100 @@
     say("The server did not answer; check that the API is running, then retry.", "error");
   });
 
-  // Typing in the filter reloads the table, a moment after the last key.
+  // ---- The targets table -------------------------------------------------------------
+
+  // Typing in the filter (or picking a status or tag) reloads the table from its first page,
+  // a moment after the last key.
   document.addEventListener("input", (event) => {
     const form = event.target.closest && event.target.closest("#filter");
     if (!form) return;
+    form.elements.page.value = "1";
     clearTimeout(form.pending);
     form.pending = setTimeout(() => htmx.trigger("#targets", "refresh"), 250);
+  });
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest(".pager button[data-page]");
+    if (!button) return;
+    document.getElementById("filter").elements.page.value = button.dataset.page;
+    htmx.trigger("#targets", "refresh");
+  });
+
+  // The poll would close an interval menu the user has open: it waits for the next turn.
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const active = document.activeElement;
+    if (event.detail.elt.id === "targets" && active && active.tagName === "SELECT"
+        && event.detail.elt.contains(active)) event.preventDefault();
+  });
+
+  // The address keeps the filter and page (the server may have moved a page past the last
+  // one back to it), so a reload or a shared link shows the same table.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target.id !== "targets") return;
+    const form = document.getElementById("filter");
+    const shown = event.detail.target.querySelector("[data-page-number]");
+    form.elements.page.value = shown ? shown.dataset.pageNumber : "1";
+    const query = new URLSearchParams();
+    for (const [name, value] of new FormData(form)) {
+      if (value !== "" && !(name === "page" && value === "1")) query.set(name, value);
+    }
+    window.history.replaceState(null, "", "/?" + query);
+  });
+
+  // A pasted list: one target a line (commas and spaces also separate), "@" and blanks dropped.
+  function pastedLines(selector) {
+    return document.querySelector(selector).value.split(/[\s,]+/)
+      .map((line) => line.trim()).filter((line) => line !== "");
+  }
+
+  function pastedTags(selector) {
+    return document.querySelector(selector).value.split(",")
+      .map((tag) => tag.trim()).filter((tag) => tag !== "");
+  }
+
+  window.Dashboard = { pastedLines, pastedTags };
+
+  document.addEventListener("htmx:confirm", (event) => {
+    const form = event.detail.elt;
+    if (!form.dataset || form.dataset.bulk === undefined) return;
+    if (!pastedLines("#bulk-targets").length) {
+      event.preventDefault();
+      say("Paste at least one target, one per line.", "error");
+    }
+  });
+
+  // Where each answer's input was pasted, so the message can point at the line.
+  function lineOf(input) {
+    const lines = document.getElementById("bulk-targets").value.split("\n");
+    const index = lines.findIndex((line) => line.split(/[\s,]+/).includes(input));
+    return index < 0 ? "" : "line " + (index + 1) + ": ";
+  }
+
+  function bulkMessage(outcome) {
+    const parts = [outcome.created.length + " added"];
+    if (outcome.existing.length) {
+      parts.push(outcome.existing.length + " already monitored ("
+        + outcome.existing.map((item) => lineOf(item.input) + item.input).join(", ") + ")");
+    }
+    if (outcome.invalid.length) {
+      parts.push(outcome.invalid.length + " not added: "
+        + outcome.invalid.map((item) => lineOf(item.input) + item.input + " — " + item.message).join("; "));
+    }
+    return parts.join("; ") + ".";
+  }
+
+  document.addEventListener("htmx:afterRequest", (event) => {
+    const elt = event.detail.elt;
+    if (!event.detail.successful || !event.detail.xhr || !elt.dataset) return;
+    if (elt.dataset.bulk !== undefined) {
+      const outcome = JSON.parse(event.detail.xhr.responseText).data;
+      say(bulkMessage(outcome), outcome.invalid.length ? "error" : "ok");
+      // What was not added stays in the box, to be corrected and sent again.
+      document.getElementById("bulk-targets").value = outcome.invalid.map((item) => item.input).join("\n");
+    }
+    if (elt.dataset.intervalOf) {
+      say(elt.dataset.intervalOf + " is now collected every " + elt.value + ", from its next slot.", "ok");
+    }
   });
 
   // ---- The history chart -------------------------------------------------------------
