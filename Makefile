@@ -8,7 +8,7 @@ WEB := services/api/web
 WEB_INSTALLED := $(WEB)/node_modules/.package-lock.json
 
 .DEFAULT_GOAL := help
-.PHONY: help install services migrate rollups test lint format run api scheduler collector up down logs clean
+.PHONY: help install services migrate rollups test lint format screenshots run api scheduler collector up down logs clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ lint: install ## ruff (lint + format check) and mypy
 format: install ## Apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+screenshots: install ## Run the browser tests, leaving their screenshots of each page in docs/screenshots/
+	TEST_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -n 2 tests/ui
 
 run: install services migrate ## Run api, scheduler, collector (and the TikHub sandbox without a key)
 	$(BIN)/python deploy/local/run.py

@@ -455,7 +455,8 @@ def write_section(section: str, heading: str = SECTION) -> None:
     text_ = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(text_):
-        text_ = pattern.sub(lambda _: section + "\n", text_)
+        # A blank line before the next section's heading.
+        text_ = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text_)
     else:
         text_ = text_.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text_.rstrip("\n") + "\n")
