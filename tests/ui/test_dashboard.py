@@ -77,7 +77,7 @@ async def test_a_user_signs_in_adds_a_profile_sees_its_first_point_and_pauses_it
     await expect(latest).to_have_text(re.compile(r"^\d[\d,]*$"), timeout=FIRST_POINT_MS)
     stats = await api_data(product, f"{INFLUENCER.prefix}/user_stats/natgeo", key)
     assert await latest.inner_text() == f"{stats['latest']['follower_count']:,}"
-    await page.screenshot(path=screenshot_path("targets-1280"), full_page=True)
+    await page.screenshot(path=screenshot_path("targets-added-1280"), full_page=True)
 
     await row.get_by_role("button", name="Pause").click()
     await expect(row.locator("td.status .badge")).to_have_text("paused")
@@ -182,7 +182,7 @@ async def test_a_profile_page_charts_its_history_and_shows_the_apis_statistics(
     await expect(row.locator("td.change")).to_contain_text(f"+{week['delta']:,}")
     await expect(row.locator("svg.spark polyline")).to_have_count(1)
     assert await phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    await phone.screenshot(path=screenshot_path("targets-390"), full_page=True)
+    await phone.screenshot(path=screenshot_path("targets-added-390"), full_page=True)
     assert elsewhere == []
 
 

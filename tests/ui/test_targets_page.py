@@ -2,13 +2,16 @@
 interval, filters and pages."""
 
 import re
+from datetime import timedelta
+from typing import Any
 
 import httpx
 from playwright.async_api import Browser, expect
 from sqlalchemy import update
 
-from shared.models import Task, TaskHealth
-from tests.api.support import INFLUENCER, Sessions
+from shared.models import Source, Task, TaskHealth, utcnow
+from shared.repositories.history import HistoryRepository
+from tests.api.support import INFLUENCER, Sessions, learn_user_id
 from tests.e2e.stack import Stack
 from tests.ui.conftest import DESKTOP, PHONE, offline_page, screenshot_path
 
@@ -121,4 +124,88 @@ async def test_the_table_pages_through_many_targets_and_keeps_its_place(
     await expect(first.get_by_role("combobox", name=re.compile("^Interval of"))).to_be_visible()
     await expect(first.get_by_role("button", name="Pause")).to_be_visible()
     await phone.screenshot(path=screenshot_path("targets-paged-390"), full_page=False)
+    assert elsewhere == []
+
+
+def daily_rows(
+    task_id: str, user_id: int, days: int, first: int, step: int
+) -> list[dict[str, Any]]:
+    """One point a day for `days` days up to today, `first` followers then `step` more a day."""
+    today = utcnow().replace(hour=9, minute=0, second=0, microsecond=0)
+    rows = []
+    for day in range(days):
+        moment = today - timedelta(days=days - 1 - day)
+        rows.append(
+            {
+                "user_id": user_id,
+                "username": f"user{user_id}",
+                "bio": "",
+                "follower_count": first + step * day,
+                "following_count": 300,
+                "post_count": 1_200,
+                "recorded_at": moment,
+                "task_id": task_id,
+                "scheduled_for": moment,
+                "source": Source.LIVE,
+            }
+        )
+    return rows
+
+
+async def test_each_row_shows_the_latest_count_its_change_over_7_days_and_a_trend_line(
+    api_only: Stack, browser: Browser, sessions: Sessions
+) -> None:
+    # username: (days of points, first count, change a day, tags)
+    profiles = {
+        "natgeo": (30, 1_000_000, 1_000, ["brand-x", "travel"]),
+        "bbcnews": (30, 500_000, -50, ["news"]),
+        "nasa": (30, 90_000, 0, ["brand-x", "science"]),
+        "newcomer": (1, 4_321, 0, []),
+    }
+    async with httpx.AsyncClient(base_url=api_only.api_url, timeout=10) as api:
+        for name, (_, _, _, tags) in profiles.items():
+            body = {"usernames": [name], "interval": "1h", "tags": tags}
+            response = await api.post(f"{INFLUENCER.prefix}/create_monitor_tasks", json=body)
+            assert response.status_code == 200, response.text
+    tasks = await tasks_by_name(api_only)
+    for user_id, (name, (days, first, step, _)) in enumerate(profiles.items(), start=1):
+        task_id = str(tasks[name]["task_id"])
+        await learn_user_id(sessions, task_id, user_id, utcnow())
+        async with sessions.begin() as session:
+            await HistoryRepository(session).add_influencer_points(
+                daily_rows(task_id, user_id, days, first, step)
+            )
+
+    page, elsewhere = await offline_page(browser, api_only, DESKTOP)
+    await page.goto("/")
+    for name, (days, first, step, _) in profiles.items():
+        row = page.locator("#targets tr", has_text=f"@{name}")
+        latest = first + step * (days - 1)
+        await expect(row.locator("td.latest")).to_have_text(f"{latest:,}")
+        if days < 8:
+            # No point a week before the latest one: no change to show, and no trend line.
+            await expect(row.locator("td.change")).to_have_text("\N{EM DASH}")
+            await expect(row).to_contain_text("no trend yet")
+            continue
+        then = latest - 7 * step
+        sign = "+" if step > 0 else "\N{MINUS SIGN}" if step < 0 else ""
+        change = f"{sign}{abs(7 * step):,}" if step else "0"
+        pct = f"{sign}{abs(7 * step) / then * 100:.2f}%"
+        await expect(row.locator("td.change")).to_have_text(f"{change} ({pct})")
+        await expect(row.locator("svg.spark polyline")).to_have_count(1)
+    # The trend line rises left to right for a growing profile (SVG's y grows downwards).
+    points = (
+        await page.locator("#targets tr", has_text="@natgeo")
+        .locator("polyline")
+        .get_attribute("points")
+    )
+    assert points is not None
+    heights = [float(pair.split(",")[1]) for pair in points.split()]
+    assert heights[0] > heights[-1]
+    assert heights == sorted(heights, reverse=True)
+    await page.screenshot(path=screenshot_path("targets-1280"))
+    phone, _ = await offline_page(browser, api_only, PHONE)
+    await phone.goto("/")
+    await expect(phone.locator("#targets tr", has_text="@natgeo")).to_be_visible()
+    await phone.screenshot(path=screenshot_path("targets-390"), full_page=True)
     assert elsewhere == []
