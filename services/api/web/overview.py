@@ -66,6 +66,15 @@ class TargetFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class TableQuery:
+    """Which table the page shows: the kind of target, the filter and the page number."""
+
+    kind: TaskType
+    listed: TargetFilter
+    page: int
+
+
+@dataclass(frozen=True, slots=True)
 class TargetPage:
     """One page of the targets table, and where it lies among the targets the filter lists."""
 
@@ -87,15 +96,14 @@ class TargetPage:
         return self.first + len(self.rows) - 1 if self.rows else 0
 
 
-async def table_page(
-    session: AsyncSession, task_type: TaskType, listed: TargetFilter, number: int
-) -> TargetPage:
-    """Page `number` (from 1; past the last, the last) of the tasks of one kind that `listed`
-    lets through, oldest first."""
+async def table_page(session: AsyncSession, query: TableQuery) -> TargetPage:
+    """Page `query.page` (from 1; past the last, the last) of the tasks of its kind that its
+    filter lets through, oldest first."""
     repository = TaskRepository(session)
+    task_type, listed = query.kind, query.listed
     status, tag, contains = listed.status, listed.tag, listed.needle
     total = await repository.count_listed(task_type, status=status, tag=tag, contains=contains)
-    number = min(max(1, number), _pages(total))
+    number = min(max(1, query.page), _pages(total))
     tagged = await repository.list_tagged(
         task_type,
         status=status,

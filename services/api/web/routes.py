@@ -16,7 +16,7 @@ from services.api.history import Target, instagram_id_of, parse_post_code, task_
 from services.api.history_window import HistoryWindow
 from services.api.routes.monitors import INFLUENCERS, POSTS, Monitor
 from services.api.web import formatting
-from services.api.web.overview import TargetFilter, table_page
+from services.api.web.overview import TableQuery, TargetFilter, table_page
 from shared.intervals import Interval
 from shared.models import TaskStatus, TaskType
 from shared.repositories.tasks import TaskRepository
@@ -48,55 +48,40 @@ def render_page(request: Request, name: str, **context: Any) -> HTMLResponse:
     )
 
 
-async def listed_targets(
+async def table_query(
+    kind: KindQuery = TaskType.INFLUENCER,
     q: Annotated[str, Query(max_length=100, description="Part of the username or post code")] = "",
     # The filters' "any" sends an empty value.
     status: TaskStatus | Literal[""] = "",
     tag: Annotated[str, Query(max_length=50)] = "",
-) -> TargetFilter:
-    return TargetFilter(q, status or None, tag or None)
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page of the table, from 1")] = 1,
+) -> TableQuery:
+    return TableQuery(kind, TargetFilter(q, status or None, tag or None), page)
 
 
-ListedTargets = Annotated[TargetFilter, Depends(listed_targets)]
-PageNumber = Annotated[int, Query(ge=1, le=1_000_000, description="Page of the table, from 1")]
+Table = Annotated[TableQuery, Depends(table_query)]
 
 
 @router.get("/", response_class=HTMLResponse)
-async def targets_page(
-    request: Request,
-    listed: ListedTargets,
-    kind: KindQuery = TaskType.INFLUENCER,
-    page: PageNumber = 1,
-) -> HTMLResponse:
+async def targets_page(request: Request, table: Table) -> HTMLResponse:
     """The targets table of one kind (its filters and page in the URL), with the forms that
     add one target or many."""
     async with runtime_of(request).sessions() as session:
-        tags = await TaskRepository(session).tags_in_use(kind)
-        shown = await table_page(session, kind, listed, page)
-    return render_page(
-        request,
-        "targets.html",
-        kind=kind,
-        monitor=MONITORS[kind],
-        listed=listed,
-        page=shown,
-        tags=tags,
-    )
+        tags = await TaskRepository(session).tags_in_use(table.kind)
+        shown = await table_page(session, table)
+    return render_page(request, "targets.html", **_table(table), page=shown, tags=tags)
 
 
 @router.get("/ui/targets/rows", response_class=HTMLResponse)
-async def target_table(
-    request: Request,
-    listed: ListedTargets,
-    kind: KindQuery = TaskType.INFLUENCER,
-    page: PageNumber = 1,
-) -> HTMLResponse:
+async def target_table(request: Request, table: Table) -> HTMLResponse:
     """One page of the table, polled while the page is open."""
     async with runtime_of(request).sessions() as session:
-        shown = await table_page(session, kind, listed, page)
-    return render_page(
-        request, "_table.html", kind=kind, monitor=MONITORS[kind], page=shown, listed=listed
-    )
+        shown = await table_page(session, table)
+    return render_page(request, "_table.html", **_table(table), page=shown)
+
+
+def _table(table: TableQuery) -> dict[str, Any]:
+    return {"kind": table.kind, "monitor": MONITORS[table.kind], "listed": table.listed}
 
 
 @router.get("/ui/targets/{kind}/{target}", response_class=HTMLResponse)
