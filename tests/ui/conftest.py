@@ -89,3 +89,23 @@ def screenshot_path(name: str) -> Path:
     folder = Path(os.environ.get("TEST_SCREENSHOTS", default))
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.png"
+
+
+async def painted_pixels(page: Page, canvas: str, colour: tuple[int, int, int]) -> int:
+    """How many pixels of the `canvas` (a selector) have `colour`, such as a chart line's."""
+    count: int = await page.evaluate(
+        """([selector, [r, g, b]]) => {
+            const canvas = document.querySelector(selector);
+            const context = canvas.getContext('2d');
+            const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            let painted = 0;
+            for (let i = 0; i < pixels.length; i += 4) {
+                const near = Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g)
+                    + Math.abs(pixels[i + 2] - b);
+                if (pixels[i + 3] > 200 && near < 40) painted++;
+            }
+            return painted;
+        }""",
+        [canvas, list(colour)],
+    )
+    return count
