@@ -260,6 +260,17 @@
   const CALLS_COLOUR = "#2563eb";
   const COST_COLOUR = "#b45309";
 
+  // Calls come whole: their axis steps by 1, 2, 5, 10, 20, 50… (never "1.5").
+  const WHOLE_STEPS = [];
+  for (let step = 1; step < 1e12; step *= 10) WHOLE_STEPS.push(step, 2 * step, 5 * step);
+
+  // Cost ticks with as many decimals as the finest needs ($0.0025 is not "$0.003"), all alike.
+  function dollars(ticks) {
+    let digits = 2;
+    while (digits < 6 && ticks.some((t) => Math.abs(t - Number(t.toFixed(digits))) > 1e-9)) digits++;
+    return ticks.map((t) => "$" + t.toFixed(digits));
+  }
+
   function drawUsage(box) {
     const days = JSON.parse(box.dataset.daily);
     const data = [days.map((d) => Date.parse(d.date + "T00:00:00Z") / 1000),
@@ -276,9 +287,9 @@
                 usd: { range: (u, min, max) => [0, Math.max(0.01, max)] } },
       axes: [
         { stroke: "#334155" },
-        { scale: "calls", stroke: CALLS_COLOUR, size: labelWidth },
+        { scale: "calls", stroke: CALLS_COLOUR, size: labelWidth, incrs: WHOLE_STEPS },
         { scale: "usd", side: 1, stroke: COST_COLOUR, grid: { show: false }, size: labelWidth,
-          values: (u, ticks) => ticks.map((t) => "$" + t.toFixed(t < 1 ? 3 : 2)) },
+          values: (u, ticks) => dollars(ticks) },
       ],
       series: [
         { label: "Day (UTC)", value: (u, v) => v == null ? "--" : new Date(v * 1000).toISOString().slice(0, 10) },
