@@ -24,7 +24,14 @@ from tests.api.support import INFLUENCER, add_api_key
 from tests.conftest import empty_tables, forget_prefix, fresh_settings
 from tests.e2e.stack import Stack, running_stack
 from tests.e2e.test_product import eventually
-from tests.ui.conftest import DESKTOP, PHONE, offline_page, painted_pixels, screenshot_path
+from tests.ui.conftest import (
+    DESKTOP,
+    PHONE,
+    offline_page,
+    painted_columns,
+    painted_pixels,
+    screenshot_path,
+)
 from tests.webhooks.receiver import running_receiver
 
 # One stack serves the whole module: its tests run on one worker, one after another.
@@ -32,7 +39,6 @@ pytestmark = pytest.mark.xdist_group("ui-pages")
 
 USERNAME = "natgeo"
 TARGET_PAGE = f"/ui/targets/influencer/{USERNAME}"
-HISTORY = f"{INFLUENCER.prefix}/user_history/{USERNAME}"
 TIKHUB_KEY = "sandbox-e2e-key"
 BALANCE_USD = 12.34
 ENVIRONMENT = {
@@ -45,8 +51,9 @@ ENVIRONMENT = {
 }
 # The columns of an exported profile, in the contract's order (docs/api.md).
 EXPORT_COLUMNS = ["recorded_at", "follower_count", "following_count", "post_count", "bio", "source"]
-# The colour of the usage chart's bars (dashboard.js).
+# The colours of the usage chart's bars and of a profile's "Following" line (dashboard.js).
 CALLS_BARS = (0x25, 0x63, 0xEB)
+FOLLOWING_LINE = (0x93, 0x33, 0xEA)
 # The first collection of a new task runs at once, but the machine may be busy.
 FIRST_POINT_SECONDS = 90
 # Webhook deliveries: the scheduler ticks every second; a busy machine takes longer.
@@ -90,16 +97,21 @@ async def api(stack: Stack, key: str) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture(scope="module")
 async def profile(api: httpx.AsyncClient) -> str:
+    """The profile most tests look at; its task id."""
+    return await monitored(api, USERNAME)
+
+
+async def monitored(api: httpx.AsyncClient, username: str) -> str:
     """A profile monitored hourly, once its first collection is in; its task id."""
     created = await api.post(
-        f"{INFLUENCER.prefix}/create_monitor_task", json={"username": USERNAME, "interval": "1h"}
+        f"{INFLUENCER.prefix}/create_monitor_task", json={"username": username, "interval": "1h"}
     )
     assert created.status_code == 201, created.text
 
     async def collected() -> bool:
-        return bool(await history(api))
+        return bool(await history(api, username))
 
-    await eventually(collected, "the profile's first collection", FIRST_POINT_SECONDS)
+    await eventually(collected, f"the first collection of {username}", FIRST_POINT_SECONDS)
     task_id: str = created.json()["data"]["task_id"]
     return task_id
 
@@ -110,9 +122,10 @@ async def data(api: httpx.AsyncClient, path: str, **params: Any) -> Any:
     return response.json()["data"]
 
 
-async def history(api: httpx.AsyncClient) -> list[dict[str, Any]]:
-    """The profile's points as the API gives them, newest first."""
-    points: list[dict[str, Any]] = (await data(api, HISTORY, limit=1000))["history"]
+async def history(api: httpx.AsyncClient, username: str = USERNAME) -> list[dict[str, Any]]:
+    """A profile's points as the API gives them, newest first."""
+    path = f"{INFLUENCER.prefix}/user_history/{username}"
+    points: list[dict[str, Any]] = (await data(api, path, limit=1000))["history"]
     return points
 
 
@@ -282,7 +295,9 @@ async def test_the_download_links_hold_the_targets_whole_history(
         moment = (start + timedelta(hours=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
         writer.writerow([moment, 1_000_000 + n, 100, 500 + n, bio])
     answer = await api.post(
-        f"{HISTORY}/import", content=imported.getvalue(), headers={"Content-Type": "text/csv"}
+        f"{INFLUENCER.prefix}/user_history/{USERNAME}/import",
+        content=imported.getvalue(),
+        headers={"Content-Type": "text/csv"},
     )
     assert answer.status_code == 200, answer.text
     assert answer.json()["data"]["imported"] == len(bios)
@@ -309,14 +324,32 @@ async def test_the_download_links_hold_the_targets_whole_history(
     assert elsewhere == []
 
 
+async def test_a_new_targets_page_shows_its_first_point_mid_chart_until_stopped(
+    stack: Stack, browser: Browser, key: str, api: httpx.AsyncClient
+) -> None:
+    task_id = await monitored(api, "nasa")
+    page, elsewhere = await signed_in_page(browser, stack, key, DESKTOP)
+    await page.goto("/ui/targets/influencer/nasa")
+    await expect(page.locator("#chart")).to_have_attribute("data-range-loaded", "true")
+    await expect(page.locator("#chart-note")).to_have_text("1 point, every collection.")
+    # Only the point's mark has the line's colour: it sits in the middle, not at an edge.
+    columns = await painted_columns(page, "#chart canvas", FOLLOWING_LINE)
+    assert columns, "the point is not drawn"
+    assert 0.4 < min(columns) <= max(columns) < 0.6, (min(columns), max(columns))
+    await page.screenshot(path=screenshot_path("target-first-point-1280"))
+
+    await page.get_by_role("button", name="Stop").click()
+    await expect(page.locator("#task-status")).to_have_text("stopped")
+    await expect(page.locator("#task-actions button")).to_have_count(0)
+    assert (await data(api, f"{INFLUENCER.prefix}/task_status/{task_id}"))["status"] == "stopped"
+    assert elsewhere == []
+
+
 async def test_the_usage_page_shows_todays_calls_their_cost_and_a_30_day_chart(
     stack: Stack, browser: Browser, key: str, api: httpx.AsyncClient, profile: str
 ) -> None:
     async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=10) as sandbox:
         answered = (await sandbox.get("/_sandbox/calls")).json()
-    # One collection, one call of the profile endpoint (the sandbox injects no fault); the
-    # other is the balance check, which is free.
-    assert answered["by_path"][PROFILE_V1] == 1
 
     async def ledger_caught_up() -> bool:
         tikhub = (await data(api, "/api/v1/usage"))["tikhub"]
@@ -324,19 +357,28 @@ async def test_the_usage_page_shows_todays_calls_their_cost_and_a_30_day_chart(
 
     await eventually(ledger_caught_up, "the ledger and the balance", 30)
     calls = (await data(api, "/api/v1/usage"))["tikhub"]["today"]["calls"]
+    # The sandbox injects no fault: each collection made one call of the profile endpoint, and
+    # the balance check is free.
     price = DEFAULT_PRICES_USD[PROFILE_V1]
-    per_day = 24 * price  # one profile, hourly
+    cost = answered["by_path"][PROFILE_V1] * price
+    tasks = await data(api, f"{INFLUENCER.prefix}/tasks")
+    statuses = [task["status"] for task in tasks]
+    calls_per_day = sum(
+        86_400 // task["interval_seconds"] for task in tasks if task["status"] == "active"
+    )
+    per_day = calls_per_day * price
 
     page, elsewhere = await signed_in_page(browser, stack, key, DESKTOP)
     await page.goto("/ui/usage")
     await expect(page.locator("#calls-today .value")).to_have_text(f"{calls:,}")
     assert calls >= answered["total"]
-    # Every call succeeded: each is billable, the balance check at its price of nothing.
     await expect(page.locator("#calls-today")).to_contain_text(f"{answered['total']} billable")
-    await expect(page.locator("#cost-today .value")).to_have_text(f"${price:.3f}")
+    await expect(page.locator("#cost-today .value")).to_have_text(f"${cost:.3f}")
     await expect(page.locator("#cost-today")).to_contain_text("no daily budget set")
     await expect(page.locator("#projected .value")).to_have_text(f"${per_day:.3f}")
-    await expect(page.locator("#projected")).to_contain_text(f"24 calls; ${30 * per_day:.2f}")
+    await expect(page.locator("#projected")).to_contain_text(
+        f"{calls_per_day} calls; ${30 * per_day:.2f} per 30 days"
+    )
     await expect(page.locator("#balance .value")).to_have_text(f"${BALANCE_USD:.2f}")
     await expect(page.locator("#runway .value")).to_have_text(f"{BALANCE_USD / per_day:.1f} days")
     key_row = page.locator("table.keys tbody tr")
@@ -344,7 +386,8 @@ async def test_the_usage_page_shows_todays_calls_their_cost_and_a_30_day_chart(
     await expect(key_row.locator("code")).to_have_text(key_fingerprint(TIKHUB_KEY))
     await expect(key_row.locator(".badge")).to_have_text("healthy")
     await expect(key_row.locator('td[data-label="Calls today"]')).to_have_text(f"{calls:,}")
-    await expect(page.get_by_text("Targets: 1 active, 0 paused, 0 stopped.")).to_be_visible()
+    counts = ", ".join(f"{statuses.count(name)} {name}" for name in ("active", "paused", "stopped"))
+    await expect(page.get_by_text(f"Targets: {counts}.")).to_be_visible()
 
     chart = page.locator("#usage-chart")
     await expect(chart).to_have_attribute("data-days", "30")
