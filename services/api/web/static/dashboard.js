@@ -175,15 +175,20 @@
       box.dataset.points = String(data[0].length);
       box.dataset.granularity = view.granularity;
       note.textContent = data[0].length
-        ? data[0].length + " points, " + (view.granularity === "raw" ? "every collection" : "one per " + view.granularity)
+        ? data[0].length + (data[0].length === 1 ? " point, " : " points, ") + (view.granularity === "raw" ? "every collection" : "one per " + view.granularity)
           + (anomalies.length ? "; red dashed lines mark unusual days" : "") + "."
         : "No points in this range yet. Pick a longer range, or wait for the next collection.";
+      const times = data[0];
+      const only = times.length && times[0] === times[times.length - 1] ? times[0] : null;
       const options = {
         width,
         height: Math.max(220, Math.min(360, Math.round(width * 0.45))),
         // The API's times are UTC, and so are the axis and the legend.
         tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
-        scales: { x: { time: true }, y: {}, y2: {} },
+        // One moment alone (a new target's first point) gets an interval either side: uPlot
+        // would put it at the left edge of a thousand days.
+        scales: { x: only === null ? { time: true } : { time: true, range: () => [only - interval, only + interval] },
+                  y: {}, y2: {} },
         axes: [
           { stroke: "#334155" },
           { scale: "y", stroke: series[0][2], size: labelWidth },
