@@ -139,7 +139,11 @@
       return body.data.history;
     }
 
+    // A range picked while another loads: only the last one asked for may draw.
+    let loads = 0;
+
     async function load() {
+      const ticket = ++loads;
       box.dataset.rangeLoaded = "false";
       const width = box.clientWidth;
       const now = Date.now() / 1000;
@@ -164,12 +168,13 @@
           history = await fetchView(view, now - seconds);
         }
       } catch (error) {
+        if (ticket !== loads) return;
         note.textContent = error.message.startsWith("Failed to fetch") || error instanceof TypeError
           ? "The history could not be loaded; check that the API is running, then pick a range again."
           : error.message;
         return;
       }
-      if (!history) return;
+      if (!history || ticket !== loads) return;
       const body = { data: { history } };
       const data = columns(body.data.history, series.map((s) => s[0]));
       box.dataset.points = String(data[0].length);
