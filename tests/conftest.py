@@ -54,9 +54,8 @@ async def database_url() -> AsyncIterator[str]:
     await drop_database(url)
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
-    """Settings for one test: the run's database and a Redis prefix no other test uses."""
+def fresh_settings(database_url: str) -> Settings:
+    """Settings on the run's database with a Redis prefix nothing else uses."""
     return Settings(
         database_url=database_url,
         redis_url=REDIS_URL,
@@ -66,6 +65,12 @@ def settings(database_url: str) -> Settings:
         api_auth="disabled",
         log_format="console",
     )
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Settings for one test: the run's database and a Redis prefix no other test uses."""
+    return fresh_settings(database_url)
 
 
 @pytest.fixture
@@ -84,6 +89,11 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def sessions(engine: AsyncEngine) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A session factory on the run's database; every table is emptied after the test."""
     yield create_session_factory(engine)
+    await empty_tables(engine)
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    """Truncate every table, so that the next test starts from an empty database."""
     async with engine.begin() as conn:
         await conn.execute(text("SET FOREIGN_KEY_CHECKS = 0"))
         for table in reversed(Base.metadata.sorted_tables):
@@ -96,7 +106,12 @@ async def redis(settings: Settings) -> AsyncIterator[Redis]:
     """A Redis client; every key under the test's prefix is deleted after the test."""
     client = Redis.from_url(settings.redis_url)
     yield client
-    stale = [key async for key in client.scan_iter(match=f"{settings.redis_prefix}:*", count=1000)]
+    await forget_prefix(client, settings.redis_prefix)
+    await client.aclose()
+
+
+async def forget_prefix(client: Redis, prefix: str) -> None:
+    """Delete every Redis key under `prefix`."""
+    stale = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
     if stale:
         await client.delete(*stale)
-    await client.aclose()

@@ -89,3 +89,31 @@ def screenshot_path(name: str) -> Path:
     folder = Path(os.environ.get("TEST_SCREENSHOTS", default))
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}.png"
+
+
+async def painted_columns(page: Page, canvas: str, colour: tuple[int, int, int]) -> list[float]:
+    """Where the pixels of `colour` (a chart line's, say) are on the `canvas` (a selector):
+    each one's x, from 0 at the canvas's left edge to 1 at its right."""
+    columns: list[float] = await page.evaluate(
+        """([selector, [r, g, b]]) => {
+            const canvas = document.querySelector(selector);
+            const context = canvas.getContext('2d');
+            const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            const painted = [];
+            for (let i = 0; i < pixels.length; i += 4) {
+                const near = Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g)
+                    + Math.abs(pixels[i + 2] - b);
+                if (pixels[i + 3] > 200 && near < 40) {
+                    painted.push(((i / 4) % canvas.width) / canvas.width);
+                }
+            }
+            return painted;
+        }""",
+        [canvas, list(colour)],
+    )
+    return columns
+
+
+async def painted_pixels(page: Page, canvas: str, colour: tuple[int, int, int]) -> int:
+    """How many pixels of the `canvas` (a selector) have `colour`."""
+    return len(await painted_columns(page, canvas, colour))

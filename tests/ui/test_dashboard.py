@@ -5,13 +5,13 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, expect
 
 from shared.models import Source, utcnow
 from shared.repositories.history import HistoryRepository
 from tests.api.support import INFLUENCER, POST, Sessions, add_api_key, learn_user_id
 from tests.e2e.stack import Stack
-from tests.ui.conftest import DESKTOP, PHONE, offline_page, screenshot_path
+from tests.ui.conftest import DESKTOP, PHONE, offline_page, painted_pixels, screenshot_path
 
 USER_ID = 787132
 POST_CODE = "CxYQJO8xuC6"
@@ -28,26 +28,6 @@ async def api_data(stack: Stack, path: str, key: str | None = None) -> Any:
         response = await api.get(path)
     assert response.status_code == 200, response.text
     return response.json()["data"]
-
-
-async def line_pixels(page: Page, colour: tuple[int, int, int]) -> int:
-    """How many pixels of the chart's canvas have the colour of its first line."""
-    count: int = await page.evaluate(
-        """([r, g, b]) => {
-            const canvas = document.querySelector('#chart canvas');
-            const context = canvas.getContext('2d');
-            const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
-            let painted = 0;
-            for (let i = 0; i < pixels.length; i += 4) {
-                const near = Math.abs(pixels[i] - r) + Math.abs(pixels[i + 1] - g)
-                    + Math.abs(pixels[i + 2] - b);
-                if (pixels[i + 3] > 200 && near < 40) painted++;
-            }
-            return painted;
-        }""",
-        list(colour),
-    )
-    return count
 
 
 async def test_a_user_signs_in_adds_a_profile_sees_its_first_point_and_pauses_it(
@@ -145,7 +125,7 @@ async def test_a_profile_page_charts_its_history_and_shows_the_apis_statistics(
         points = int(await chart.get_attribute("data-points") or 0)
         width = await page.locator("#chart canvas").evaluate("canvas => canvas.clientWidth")
         assert 0 < points <= width, (range_name, points, width)
-        assert await line_pixels(page, FOLLOWERS_LINE) > 200, range_name
+        assert await painted_pixels(page, "#chart canvas", FOLLOWERS_LINE) > 200, range_name
     assert await chart.get_attribute("data-granularity") == "day"  # 60 days of hours > pixels
 
     latest = stats["latest"]
@@ -218,7 +198,7 @@ async def test_a_post_page_shows_its_velocity_and_engagement(
     await page.goto("/?kind=post")
     await page.get_by_role("link", name=POST_CODE).click()
     await expect(page.locator("#chart")).to_have_attribute("data-range-loaded", "true")
-    assert await line_pixels(page, LIKES_LINE) > 200
+    assert await painted_pixels(page, "#chart canvas", LIKES_LINE) > 200
     likes = stats["velocity"]["likes_per_hour"]["24h"]
     await expect(page.locator('[data-velocity="likes_per_hour"]')).to_contain_text(
         f"+{likes:,.0f} likes/h" if float(likes).is_integer() else f"+{likes:,.2f} likes/h"

@@ -227,7 +227,11 @@
       return body.data.history;
     }
 
+    // A range picked while another loads: only the last one asked for may draw.
+    let loads = 0;
+
     async function load() {
+      const ticket = ++loads;
       box.dataset.rangeLoaded = "false";
       const width = box.clientWidth;
       const now = Date.now() / 1000;
@@ -252,26 +256,32 @@
           history = await fetchView(view, now - seconds);
         }
       } catch (error) {
+        if (ticket !== loads) return;
         note.textContent = error.message.startsWith("Failed to fetch") || error instanceof TypeError
           ? "The history could not be loaded; check that the API is running, then pick a range again."
           : error.message;
         return;
       }
-      if (!history) return;
+      if (!history || ticket !== loads) return;
       const body = { data: { history } };
       const data = columns(body.data.history, series.map((s) => s[0]));
       box.dataset.points = String(data[0].length);
       box.dataset.granularity = view.granularity;
       note.textContent = data[0].length
-        ? data[0].length + " points, " + (view.granularity === "raw" ? "every collection" : "one per " + view.granularity)
+        ? data[0].length + (data[0].length === 1 ? " point, " : " points, ") + (view.granularity === "raw" ? "every collection" : "one per " + view.granularity)
           + (anomalies.length ? "; red dashed lines mark unusual days" : "") + "."
         : "No points in this range yet. Pick a longer range, or wait for the next collection.";
+      const times = data[0];
+      const only = times.length && times[0] === times[times.length - 1] ? times[0] : null;
       const options = {
         width,
         height: Math.max(220, Math.min(360, Math.round(width * 0.45))),
         // The API's times are UTC, and so are the axis and the legend.
         tzDate: (seconds) => uPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
-        scales: { x: { time: true }, y: {}, y2: {} },
+        // One moment alone (a new target's first point) gets an interval either side: uPlot
+        // would put it at the left edge of a thousand days.
+        scales: { x: only === null ? { time: true } : { time: true, range: () => [only - interval, only + interval] },
+                  y: {}, y2: {} },
         axes: [
           { stroke: "#334155" },
           { scale: "y", stroke: series[0][2], size: labelWidth },
@@ -348,6 +358,17 @@
   const CALLS_COLOUR = "#2563eb";
   const COST_COLOUR = "#b45309";
 
+  // Calls come whole: their axis steps by 1, 2, 5, 10, 20, 50… (never "1.5").
+  const WHOLE_STEPS = [];
+  for (let step = 1; step < 1e12; step *= 10) WHOLE_STEPS.push(step, 2 * step, 5 * step);
+
+  // Cost ticks with as many decimals as the finest needs ($0.0025 is not "$0.003"), all alike.
+  function dollars(ticks) {
+    let digits = 2;
+    while (digits < 6 && ticks.some((t) => Math.abs(t - Number(t.toFixed(digits))) > 1e-9)) digits++;
+    return ticks.map((t) => "$" + t.toFixed(digits));
+  }
+
   function drawUsage(box) {
     const days = JSON.parse(box.dataset.daily);
     const data = [days.map((d) => Date.parse(d.date + "T00:00:00Z") / 1000),
@@ -364,9 +385,9 @@
                 usd: { range: (u, min, max) => [0, Math.max(0.01, max)] } },
       axes: [
         { stroke: "#334155" },
-        { scale: "calls", stroke: CALLS_COLOUR, size: labelWidth },
+        { scale: "calls", stroke: CALLS_COLOUR, size: labelWidth, incrs: WHOLE_STEPS },
         { scale: "usd", side: 1, stroke: COST_COLOUR, grid: { show: false }, size: labelWidth,
-          values: (u, ticks) => ticks.map((t) => "$" + t.toFixed(t < 1 ? 3 : 2)) },
+          values: (u, ticks) => dollars(ticks) },
       ],
       series: [
         { label: "Day (UTC)", value: (u, v) => v == null ? "--" : new Date(v * 1000).toISOString().slice(0, 10) },
