@@ -27,8 +27,9 @@ class _DriverStatement:
     # The values the statement itself holds (a literal limit, an enum compared with), as
     # SQLAlchemy would bind them; the caller's parameters are the named ones.
     fixed: dict[str, Any]
-    # Per selected column, what SQLAlchemy would make of the driver's value (None: as it is).
-    processors: tuple[Callable[[Any], Any] | None, ...]
+    # What SQLAlchemy would make of the driver's values: by the position of each selected
+    # column whose type converts them (the others are used as the driver reads them).
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def parameters(self, named: dict[str, Any]) -> dict[str, Any]:
         return {**self.fixed, **named} if self.fixed else named
@@ -43,10 +44,12 @@ def _driver_statement(query: Query) -> _DriverStatement:
         if not bind.required:
             process = bind.type.bind_processor(_NAMED_PARAMETERS)
             fixed[name] = bind.value if process is None else process(bind.value)
-    processors = tuple(
-        column.type.result_processor(_NAMED_PARAMETERS, None) for column in query.selected_columns
+    processors = (
+        (position, column.type.result_processor(_NAMED_PARAMETERS, None))
+        for position, column in enumerate(query.selected_columns)
     )
-    return _DriverStatement(str(compiled), fixed, processors)
+    converting = tuple((position, process) for position, process in processors if process)
+    return _DriverStatement(str(compiled), fixed, converting)
 
 
 class DriverReads:
@@ -73,18 +76,16 @@ class DriverReads:
         statement = _driver_statement(query)
         return await self._fetch(statement.sql, statement.parameters(parameters))
 
-    async def typed_rows(self, query: Query, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+    async def typed_rows(self, query: Query, parameters: dict[str, Any]) -> list[list[Any]]:
         """The rows of `query` with each value as the selected column's type reads it (aware
         UTC times, enums, booleans), as SQLAlchemy's own execution would return them."""
         statement = _driver_statement(query)
-        processors = statement.processors
-        return [
-            tuple(
-                value if process is None else process(value)
-                for process, value in zip(processors, row, strict=True)
-            )
-            for row in await self._fetch(statement.sql, statement.parameters(parameters))
-        ]
+        found = await self._fetch(statement.sql, statement.parameters(parameters))
+        rows = [list(row) for row in found]
+        for position, process in statement.processors:
+            for row in rows:
+                row[position] = process(row[position])
+        return rows
 
     async def _fetch(self, sql: str, parameters: dict[str, Any]) -> Sequence[tuple[Any, ...]]:
         try:

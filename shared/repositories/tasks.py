@@ -111,7 +111,7 @@ async def task_by_user_id(reads: DriverReads, user_id: int) -> TaskRecord | None
     return _record(await reads.typed_rows(TASK_BY_USER_ID, {"user_id": user_id}))
 
 
-def _record(rows: Sequence[tuple[Any, ...]]) -> TaskRecord | None:
+def _record(rows: Sequence[Sequence[Any]]) -> TaskRecord | None:
     return TaskRecord(*rows[0]) if rows else None
 
 
