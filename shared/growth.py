@@ -15,7 +15,7 @@ from shared.models import TaskType
 from shared.repositories.rollups import HistoryModel
 
 if TYPE_CHECKING:  # the history repository applies the rules of this module to what it stores
-    from shared.repositories.history import HistoryRepository
+    from shared.repositories.history import HistoryReads
 
 Point = Mapping[str, Any]
 Change = dict[str, Any]
@@ -42,7 +42,7 @@ MILESTONE_STEPS = (1, 2, 5)
 
 
 async def changes_over(
-    points: "HistoryRepository",
+    points: "HistoryReads",
     history: HistoryModel,
     task_id: str,
     metrics: Sequence[str],

@@ -174,9 +174,14 @@ class Task(Base):
     @property
     def target(self) -> str:
         """The username or post code this task watches."""
-        target = self.username if self.task_type is TaskType.INFLUENCER else self.post_code
-        assert target is not None, "a task always has the target of its type"
-        return target
+        return target_of(self.task_type, self.username, self.post_code)
+
+
+def target_of(task_type: TaskType, username: str | None, post_code: str | None) -> str:
+    """The username (influencer) or post code (post) a task of `task_type` watches."""
+    target = username if task_type is TaskType.INFLUENCER else post_code
+    assert target is not None, "a task always has the target of its type"
+    return target
 
 
 class TaskTag(Base):

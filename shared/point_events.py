@@ -110,7 +110,8 @@ async def _alerts(
         point: Row | None = row  # the latest counted point, as checked above
         changes: Mapping[str, Mapping[str, Any]] = {}
         if windows:
-            point, changes = await changes_over(points, model, task_id, metrics, windows)
+            reads = await points.reads()
+            point, changes = await changes_over(reads, model, task_id, metrics, windows)
         if point is None:
             continue
         target = row["username"] if model is InfluencerMetricsHistory else row["post_code"]

@@ -72,19 +72,21 @@ UsageServiceDep = Annotated[UsageService, Depends(get_usage_service)]
 # Called by the history routes rather than injected: they are the hot path, and each dependency
 # FastAPI resolves costs about as much as the Redis read of a cache hit.
 def history_service(request: Request) -> HistoryService:
-    """The history service of this request; reads open a session only on a cache miss."""
+    """The history service of this request; reads check out a connection only on a cache
+    miss."""
     return history_service_of(runtime_of(request))
 
 
 def history_service_of(runtime: Runtime) -> HistoryService:
     """A history service over the runtime's connections."""
     cache = HistoryCache(runtime.batcher, runtime.metrics)
-    return HistoryService(runtime.sessions, cache, runtime.keys)
+    return HistoryService(runtime.engine, cache, runtime.keys)
 
 
 def stats_service(request: Request) -> StatsService:
     """The statistics service of this request."""
-    return StatsService(runtime_of(request).sessions)
+    runtime = runtime_of(request)
+    return StatsService(runtime.engine, runtime.sessions)
 
 
 def export_service(request: Request) -> ExportService:

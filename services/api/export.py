@@ -17,6 +17,7 @@ from services.api.errors import NotFound
 from services.api.history import target_named, task_of
 from services.api.history_window import HistoryWindow
 from shared.models import Task, TaskType
+from shared.repositories.driver import DriverReads
 from shared.repositories.history import (
     INFLUENCER_HISTORY,
     POINT_JSON_OPTIONS,
@@ -25,7 +26,7 @@ from shared.repositories.history import (
     PointKey,
 )
 from shared.repositories.rollups import Grain
-from shared.repositories.tasks import TaskRepository
+from shared.repositories.tasks import TaskRecord, TaskRepository
 
 log = structlog.get_logger()
 
@@ -106,10 +107,10 @@ class ExportService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
 
-    async def target(self, kind: TaskType, name: str) -> Task:
+    async def target(self, kind: TaskType, name: str) -> TaskRecord:
         """The task of the target a path names, or a 404."""
         async with self.sessions() as session:
-            return await task_of(session, target_named(kind, name))
+            return await task_of(await DriverReads.of_session(session), target_named(kind, name))
 
     async def tasks(self, kind: TaskType, task_ids: Sequence[str]) -> list[Task]:
         """The tasks of these ids, in the order given; a 404 naming any unknown id (or a task
@@ -186,7 +187,7 @@ class ExportFile:
     """What one export sends: the points of `tasks` (of one kind) within `window`."""
 
     kind: TaskType
-    tasks: Sequence[Task]
+    tasks: Sequence[Task | TaskRecord]
     window: HistoryWindow
     export_format: ExportFormat
     # Several targets' file: a leading target column, and a plural name.

@@ -5,16 +5,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.api.errors import InvalidInput, NotFound
 from services.api.history_cache import HistoryCache
 from services.api.history_window import HistoryWindow
 from shared.instagram import InvalidInstagramInput, parse_shortcode, parse_username
-from shared.models import Task, TaskType
+from shared.models import TaskType
 from shared.redis_keys import RedisKeys
-from shared.repositories.history import INFLUENCER_HISTORY, POST_HISTORY, HistoryRepository
-from shared.repositories.tasks import TaskRepository
+from shared.repositories.driver import DriverReads, driver_reads
+from shared.repositories.history import INFLUENCER_HISTORY, POST_HISTORY, HistoryReads
+from shared.repositories.tasks import TaskRecord, task_by_target, task_by_user_id
 
 # Instagram ids are stored as BIGINT UNSIGNED; a longer number cannot be one.
 MAX_INSTAGRAM_ID = 2**64 - 1
@@ -37,14 +38,13 @@ class Target:
 class HistoryService:
     """Answers history reads with the exact JSON bytes of the success envelope.
 
-    Reads change nothing, so they need no unit of work: a session is opened only when the
-    cache cannot answer, which keeps a cache hit free of any database machinery.
+    Reads change nothing, so they need no unit of work, nor an ORM session: a connection is
+    checked out only when the cache cannot answer, which keeps a cache hit free of any database
+    machinery, and a miss is read by the driver on it.
     """
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], cache: HistoryCache, keys: RedisKeys
-    ) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: AsyncEngine, cache: HistoryCache, keys: RedisKeys) -> None:
+        self.engine = engine
         self.cache = cache
         self.keys = keys
 
@@ -74,9 +74,9 @@ class HistoryService:
             cached, lease = await self.cache.get_or_lease(target.cache_key, target.kind)
             if cached is not None:
                 return cached
-        async with self.sessions() as session:
+        async with driver_reads(self.engine) as reads:
             try:
-                task = await task_of(session, target)
+                task = await task_of(reads, target)
             except NotFound:
                 if target.cache_key is not None:  # a key that no collector would ever delete
                     await self.cache.release(target.cache_key, lease)
@@ -84,13 +84,13 @@ class HistoryService:
             cache_key = self._cache_key(task)
             if cache_key is None:
                 # A profile not collected yet: no rows, and no id to name its cached view by.
-                return encode_history(task, b"[]")
+                return encode_history(task.task_type, task.target, b"[]")
             if window.is_default and cache_key != target.cache_key:
                 cached, lease = await self.cache.get_or_lease(cache_key, target.kind)
                 if cached is not None:
                     return cached
             kind = INFLUENCER_HISTORY if task.task_type is TaskType.INFLUENCER else POST_HISTORY
-            points = await HistoryRepository(session).points_json(
+            points = await HistoryReads(reads).points_json(
                 kind,
                 task.id,
                 limit=window.limit,
@@ -98,12 +98,12 @@ class HistoryService:
                 until=window.until,
                 grain=window.grain,
             )
-        body = encode_history(task, points)
+        body = encode_history(task.task_type, task.target, points)
         if window.is_default:
             await self.cache.put(cache_key, body, lease=lease, ttl_seconds=task.interval_seconds)
         return body
 
-    def _cache_key(self, task: Task) -> str | None:
+    def _cache_key(self, task: TaskRecord) -> str | None:
         if task.task_type is TaskType.POST:
             return self.keys.post_history(task.target)
         return None if task.user_id is None else self.keys.influencer_history(task.user_id)
@@ -128,23 +128,22 @@ def parse_post_code(post_code: str) -> str:
         raise InvalidInput.for_field("post_code", str(error)) from error
 
 
-async def task_of(session: AsyncSession, target: Target) -> Task:
+async def task_of(reads: DriverReads, target: Target) -> TaskRecord:
     """The task a path's target names (ids before usernames), or a 404."""
-    tasks = TaskRepository(session)
     if target.kind is TaskType.POST:
-        task = await tasks.get_by_target(TaskType.POST, target.name)
+        task = await task_by_target(reads, TaskType.POST, target.name)
         if task is None:
             raise NotFound(f"No post task monitors {target.name}.", code="task_not_found")
         return task
     if target.instagram_id is not None:  # ids come before usernames
-        task = await tasks.get_by_user_id(target.instagram_id)
+        task = await task_by_user_id(reads, target.instagram_id)
         if task is not None:
             return task
     try:
         username = parse_username(target.name)
     except InvalidInstagramInput as error:
         raise InvalidInput.for_field("user_id", str(error)) from error
-    task = await tasks.get_by_target(TaskType.INFLUENCER, username)
+    task = await task_by_target(reads, TaskType.INFLUENCER, username)
     if task is None:
         raise NotFound(
             f"No influencer task watches the Instagram id or username {target.name}.",
@@ -161,8 +160,9 @@ def instagram_id_of(user: str) -> int | None:
     return number if 0 < number <= MAX_INSTAGRAM_ID else None
 
 
-def encode_history(task: Task, points: bytes) -> bytes:
-    """The 200 success envelope of a task's history (`points`: its JSON array), byte for byte
+def encode_history(kind: TaskType, target: str, points: bytes) -> bytes:
+    """The 200 success envelope of the history of the task of `kind` watching `target`
+    (`points`: its JSON array), byte for byte
     what pydantic would write for the routes' response models (Envelope[InfluencerHistory] /
     Envelope[PostHistory]).
 
@@ -170,6 +170,6 @@ def encode_history(task: Task, points: bytes) -> bytes:
     those models: the rows come from our own tables, and validating 1,000 points cost more
     than reading them.
     """
-    target = "username" if task.task_type is TaskType.INFLUENCER else "post_code"
-    data: dict[str, Any] = {target: task.target, "history": orjson.Fragment(points)}
+    field = "username" if kind is TaskType.INFLUENCER else "post_code"
+    data: dict[str, Any] = {field: target, "history": orjson.Fragment(points)}
     return orjson.dumps({"status_code": 200, "success": True, "data": data})

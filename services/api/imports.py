@@ -19,9 +19,11 @@ from services.api.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaT
 from services.api.export import KINDS, ExportFormat
 from services.api.history import target_named, task_of
 from services.api.history_window import parse_utc_time
-from shared.models import Source, Task, TaskType, utcnow
+from shared.models import Source, TaskType, utcnow
 from shared.redis_keys import RedisKeys
+from shared.repositories.driver import DriverReads
 from shared.repositories.history import HistoryRepository
+from shared.repositories.tasks import TaskRecord
 
 log = structlog.get_logger()
 
@@ -101,7 +103,7 @@ class ImportService:
         """Import the file's points into the history of the target `name` names."""
         export_format = import_format(content_type)
         async with self.sessions() as session:
-            task = await task_of(session, target_named(kind, name))
+            task = await task_of(await DriverReads.of_session(session), target_named(kind, name))
         fields = tuple(f for f in KINDS[kind].export_fields if f not in IGNORED_FIELDS)
         # Counted before anything is stored: a file over the limit, or with bytes that are not
         # UTF-8, imports nothing.
@@ -136,7 +138,7 @@ class ImportService:
 
     async def _store(
         self,
-        task: Task,
+        task: TaskRecord,
         kind: TaskType,
         fields: Sequence[str],
         records: Records,
@@ -163,7 +165,7 @@ class ImportService:
         await self._store_batch(task, batch, report)
 
     async def _store_batch(
-        self, task: Task, batch: Sequence[dict[str, Any]], report: ImportReport
+        self, task: TaskRecord, batch: Sequence[dict[str, Any]], report: ImportReport
     ) -> None:
         if not batch:
             return
@@ -181,7 +183,7 @@ class ImportService:
         report.imported += stored
         report.skipped += len(batch) - stored
 
-    async def _invalidate(self, task: Task) -> None:
+    async def _invalidate(self, task: TaskRecord) -> None:
         # Keyed as the collector keys it: a profile by Instagram id (none before its first
         # collection, and then nothing is cached), a post by shortcode.
         if task.task_type is TaskType.POST:
@@ -332,7 +334,7 @@ def _text(name: str, value: Any) -> str | None:
     return value
 
 
-def _row(task: Task, kind: TaskType, point: Mapping[str, Any]) -> dict[str, Any]:
+def _row(task: TaskRecord, kind: TaskType, point: Mapping[str, Any]) -> dict[str, Any]:
     common = {"task_id": task.id, "scheduled_for": None, "source": Source.IMPORTED, **point}
     if kind is TaskType.INFLUENCER:
         return {"user_id": task.user_id, "username": task.target, **common}

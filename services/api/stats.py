@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.api.engagement import creator_engagement
 from services.api.history import target_named, task_of
@@ -17,12 +17,15 @@ from shared.models import (
     InfluencerDaily,
     InfluencerMetricsHistory,
     PostMetricsHistory,
+    PostSample,
+    PostSampleItem,
     TaskType,
 )
-from shared.repositories.history import HistoryRepository
+from shared.repositories.driver import driver_reads
+from shared.repositories.history import HistoryReads
 from shared.repositories.post_samples import PostSampleRepository
-from shared.repositories.rollups import RollupRepository
-from shared.repositories.tasks import TaskRepository
+from shared.repositories.rollups import newest_buckets
+from shared.repositories.tasks import task_by_target
 from shared.schemas import UserStats, VideoStats
 
 INFLUENCER_METRICS = METRICS[TaskType.INFLUENCER]
@@ -39,17 +42,19 @@ MILESTONE_HORIZON_DAYS = 365
 
 
 class StatsService:
-    """Answers the statistics routes; reads only, so each opens a session of its own."""
+    """Answers the statistics routes; reads only, so each reads on a connection of its own,
+    by the driver (an ORM session only for a creator's sample of posts)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.engine = engine
         self.sessions = sessions
 
     async def influencer(self, user: str, days: int) -> UserStats:
         """A profile's growth, by numeric Instagram id or username."""
-        async with self.sessions() as session:
-            task = await task_of(session, target_named(TaskType.INFLUENCER, user))
+        async with driver_reads(self.engine) as reads:
+            task = await task_of(reads, target_named(TaskType.INFLUENCER, user))
             latest, changes = await changes_over(
-                HistoryRepository(session),
+                HistoryReads(reads),
                 InfluencerMetricsHistory,
                 task.id,
                 INFLUENCER_METRICS,
@@ -57,14 +62,14 @@ class StatsService:
             )
             # The days shown (at most one bucket a day) or the anomalies' deltas, and the
             # bucket before them for the oldest one's delta.
-            buckets = await RollupRepository(session).newest_buckets(
-                InfluencerDaily, task.id, INFLUENCER_METRICS, limit=max(days, ANOMALY_DELTAS) + 1
+            buckets = await newest_buckets(
+                reads,
+                InfluencerDaily,
+                task.id,
+                INFLUENCER_METRICS,
+                limit=max(days, ANOMALY_DELTAS) + 1,
             )
-            sample = (
-                await PostSampleRepository(session).latest_good(task.id)
-                if task.track_posts
-                else None
-            )
+        sample = await self._sample(task.id) if task.track_posts else None
         entries = _daily(buckets)
         gains = {
             w: _per(changes[w]["follower_count"], days) for w, days in (("7d", 7), ("30d", 30))
@@ -86,15 +91,22 @@ class StatsService:
             }
         )
 
+    async def _sample(self, task_id: str) -> tuple[PostSample, list[PostSampleItem]] | None:
+        """The task's newest good sample of posts, as the models the engagement is computed
+        from."""
+        async with self.sessions() as session:
+            return await PostSampleRepository(session).latest_good(task_id)
+
     async def post(self, post_code: str) -> VideoStats:
         """A post's growth and engagement, by shortcode."""
         target = target_named(TaskType.POST, post_code)
-        async with self.sessions() as session:
-            task = await task_of(session, target)
+        async with driver_reads(self.engine) as reads:
+            task = await task_of(reads, target)
+            points = HistoryReads(reads)
             latest, changes = await changes_over(
-                HistoryRepository(session), PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
+                points, PostMetricsHistory, task.id, POST_METRICS, POST_WINDOWS
             )
-            followers = await _owner_followers(session, task.owner_username)
+            followers = await _owner_followers(points, task.owner_username)
         per_hour = {
             name: {w: _per(changes[w][metric], hours) for w, hours in (("1h", 1), ("24h", 24))}
             for name, metric in (
@@ -178,7 +190,7 @@ def _anomalies(entries: Sequence[Point]) -> list[dict[str, Any]]:
     return found
 
 
-async def _owner_followers(session: AsyncSession, owner: str | None) -> int | None:
+async def _owner_followers(points: HistoryReads, owner: str | None) -> int | None:
     """The latest counted follower count of a post's owner, when an influencer task monitors
     them."""
     if owner is None:
@@ -187,10 +199,10 @@ async def _owner_followers(session: AsyncSession, owner: str | None) -> int | No
         username = parse_username(owner)
     except InvalidInstagramInput:  # TikHub's word, not a name a task could watch
         return None
-    task = await TaskRepository(session).get_by_target(TaskType.INFLUENCER, username)
+    task = await task_by_target(points.reads, TaskType.INFLUENCER, username)
     if task is None:
         return None
-    (point,) = await HistoryRepository(session).counted_points_back(
+    (point,) = await points.counted_points_back(
         InfluencerMetricsHistory, task.id, ("follower_count",)
     )
     return None if point is None else point["follower_count"]

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import asyncmy.errors
 import orjson
 from sqlalchemy import (
     Select,
@@ -25,11 +24,11 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.models import InfluencerMetricsHistory, PostMetricsHistory, Source
 from shared.point_events import after_points
+from shared.repositories.driver import DriverReads
 from shared.repositories.rollups import ROLLUPS, Grain, HistoryModel, RollupRepository
 
 # recorded_at comes back naive (read without the models' type, see HistoryKind); it is UTC, and
@@ -92,6 +91,10 @@ class HistoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def reads(self) -> "HistoryReads":
+        """The driver's reads, on the session's connection and in its transaction."""
+        return HistoryReads(await DriverReads.of_session(self.session))
+
     async def add_influencer_point(self, **values: Any) -> bool:
         """Store a profile's counts for a slot; False when that slot already has a row."""
         return bool(await self._add(InfluencerMetricsHistory, [values]))
@@ -107,48 +110,6 @@ class HistoryRepository:
     async def add_post_points(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store many slots' post counts at once; a slot that already has a row keeps it."""
         await self._add(PostMetricsHistory, rows)
-
-    async def points_json(
-        self,
-        kind: HistoryKind,
-        task_id: str,
-        *,
-        limit: int,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        grain: Grain | None = None,
-    ) -> bytes:
-        """A task's newest `limit` points within [since, until], newest first (of one time, the
-        last stored first), as a JSON array of the API's point objects.
-
-        With a `grain`, the last counted point of each of the newest `limit` buckets that
-        overlap [since, until], from the roll-up.
-        """
-        query = newest_points_query(
-            kind, since=since is not None, until=until is not None, grain=grain
-        )
-        parameters = _window_parameters(task_id, limit, since, until, grain)
-        rows = await self._driver_rows(_driver_sql(query), parameters)
-        fields = kind.fields
-        # Each row holds exactly the selected fields. zip's strict= keyword would double the
-        # cost of building these dicts, the largest part of a long read's CPU.
-        points = [dict(zip(fields, row)) for row in rows]  # noqa: B905
-        return orjson.dumps(points, option=POINT_JSON_OPTIONS)
-
-    async def _driver_rows(self, sql: str, parameters: dict[str, Any]) -> Sequence[Any]:
-        """The rows of a read, as the driver's tuples, fetched on the session's connection (in
-        its transaction) by the driver itself: SQLAlchemy's execution and Row objects cost
-        more than the driver's whole read of 1,000 points."""
-        connection = await self.session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None, "a checked-out connection has its driver's connection"
-        try:
-            async with driver.cursor() as cursor:
-                await cursor.execute(sql, parameters)
-                return cast(Sequence[Any], await cursor.fetchall())
-        except asyncmy.errors.Error as error:
-            # As SQLAlchemy's execution would raise it (a lost connection: OperationalError).
-            raise DBAPIError.instance(sql, parameters, error, asyncmy.errors.Error) from error
 
     async def oldest_points_after(
         self,
@@ -206,38 +167,6 @@ class HistoryRepository:
             await self.session.execute(insert(cast(Table, model.__table__)), new)
             await RollupRepository(self.session).record(model, new)
         return len(new)
-
-    async def counted_points_back(
-        self,
-        model: HistoryModel,
-        task_id: str,
-        fields: Sequence[str],
-        windows: Sequence[timedelta] = (),
-    ) -> list[dict[str, Any] | None]:
-        """The task's last counted (not fallback) point, then for each window the last counted
-        point recorded at or before that point's time minus the window (None where there is
-        none; of one time, the last stored): their `fields` and recorded_at.
-
-        Two round trips at most, each part of them one seek down the primary key (task_id,
-        recorded_at, id), so the answer costs the same at any history length. (The windows'
-        times are sent as values: derived from the latest point within the statement, MariaDB
-        would check every newer row against them instead of seeking.)
-        """
-        connection = await self.session.connection()
-        names = (*fields, "recorded_at")
-        query = _counted_points_query(model, tuple(fields), 0)
-        latest = (await connection.execute(query, {"task_id": task_id})).first()
-        if latest is None:
-            return [None] * (len(windows) + 1)
-        found: dict[int, dict[str, Any]] = {0: {name: getattr(latest, name) for name in names}}
-        if windows:
-            query = _counted_points_query(model, tuple(fields), len(windows))
-            parameters: dict[str, Any] = {"task_id": task_id}
-            for part, window in enumerate(windows, start=1):
-                parameters[f"before_{part}"] = latest.recorded_at - window
-            for row in await connection.execute(query, parameters):
-                found[row.part] = {name: getattr(row, name) for name in names}
-        return [found.get(part) for part in range(len(windows) + 1)]
 
     async def counted_values_at(
         self, model: HistoryModel, field: str, moments: Mapping[str, datetime]
@@ -319,6 +248,76 @@ class HistoryRepository:
         return {(task_id, scheduled_for) for task_id, scheduled_for in found}
 
 
+class HistoryReads:
+    """History reads run by the driver itself (see DriverReads): what the API answers from on
+    every request that misses its cache, and what alerts compare."""
+
+    def __init__(self, reads: DriverReads) -> None:
+        self.reads = reads
+
+    async def points_json(
+        self,
+        kind: HistoryKind,
+        task_id: str,
+        *,
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        grain: Grain | None = None,
+    ) -> bytes:
+        """A task's newest `limit` points within [since, until], newest first (of one time, the
+        last stored first), as a JSON array of the API's point objects.
+
+        With a `grain`, the last counted point of each of the newest `limit` buckets that overlap
+        [since, until], from the roll-up. The driver fetches the rows: SQLAlchemy's execution and
+        Row objects cost more than the driver's whole read of 1,000 points.
+        """
+        query = newest_points_query(
+            kind, since=since is not None, until=until is not None, grain=grain
+        )
+        parameters = _window_parameters(task_id, limit, since, until, grain)
+        rows = await self.reads.rows(query, parameters)
+        fields = kind.fields
+        # Each row holds exactly the selected fields. zip's strict= keyword would double the cost
+        # of building these dicts, the largest part of a long read's CPU.
+        points = [dict(zip(fields, row)) for row in rows]  # noqa: B905
+        return orjson.dumps(points, option=POINT_JSON_OPTIONS)
+
+    async def counted_points_back(
+        self,
+        model: HistoryModel,
+        task_id: str,
+        fields: Sequence[str],
+        windows: Sequence[timedelta] = (),
+    ) -> list[dict[str, Any] | None]:
+        """The task's last counted (not fallback) point, then for each window the last counted
+        point recorded at or before that point's time minus the window (None where there is none;
+        of one time, the last stored): their `fields` and recorded_at (aware UTC).
+
+        Two round trips at most, each part of them one seek down the primary key (task_id,
+        recorded_at, id), so the answer costs the same at any history length. (The windows' times
+        are sent as values: derived from the latest point within the statement, MariaDB would
+        check every newer row against them instead of seeking.)
+        """
+        names = (*fields, "recorded_at")
+        query = _counted_points_query(model, tuple(fields), 0)
+        found: dict[int, dict[str, Any]] = {}
+        # Each row: the fields, recorded_at, and which part of the question it answers.
+        for *values, part in await self.reads.typed_rows(query, {"task_id": task_id}):
+            found[part] = dict(zip(names, values, strict=True))
+        if not found:
+            return [None] * (len(windows) + 1)
+        if windows:
+            query = _counted_points_query(model, tuple(fields), len(windows))
+            parameters: dict[str, Any] = {"task_id": task_id}
+            latest_time = found[0]["recorded_at"]
+            for part, window in enumerate(windows, start=1):
+                parameters[f"before_{part}"] = _naive_utc(latest_time - window)
+            for *values, part in await self.reads.typed_rows(query, parameters):
+                found[part] = dict(zip(names, values, strict=True))
+        return [found.get(part) for part in range(len(windows) + 1)]
+
+
 # Where an oldest-first page starts: after the row of this (recorded_at, id), or after the
 # bucket of this (bucket_start,).
 PointKey = tuple[Any, ...]
@@ -333,16 +332,6 @@ def newest_points_query(
     source, time, keys = _window_source(kind, grain)
     query = _in_window(select(*(source.c[field] for field in kind.fields)), time, since, until)
     return query.order_by(*(key.desc() for key in keys)).limit(bindparam("limit"))
-
-
-@functools.cache
-def _driver_sql(query: Select[Any]) -> str:
-    # Compiled once per statement, with named parameters (%(name)s) that the driver binds from
-    # a dict itself.
-    return str(query.compile(dialect=_NAMED_PARAMETERS))
-
-
-_NAMED_PARAMETERS = mysql.dialect(paramstyle="pyformat")
 
 
 @functools.cache

@@ -32,6 +32,7 @@ from shared.models import (
     PostMetricsHistory,
     Source,
 )
+from shared.repositories.driver import DriverReads
 
 HistoryModel = type[InfluencerMetricsHistory] | type[PostMetricsHistory]
 BucketModel = type[InfluencerHourly] | type[InfluencerDaily] | type[PostHourly] | type[PostDaily]
@@ -100,15 +101,6 @@ class RollupRepository:
             )
             await self.session.execute(_upsert(model, rollup), values)
 
-    async def newest_buckets(
-        self, model: BucketModel, task_id: str, fields: Sequence[str], *, limit: int
-    ) -> list[dict[str, Any]]:
-        """A task's newest `limit` buckets, newest first: bucket_start and `fields`."""
-        query = _newest_buckets_query(model, tuple(fields))
-        connection = await self.session.connection()  # a Core read: no ORM execution needed
-        found = await connection.execute(query, {"task_id": task_id, "limit": limit})
-        return [dict(row._mapping) for row in found]
-
     async def buckets_since(
         self, model: BucketModel, task_ids: Sequence[str], field: str, *, since: datetime
     ) -> dict[str, list[dict[str, Any]]]:
@@ -154,6 +146,17 @@ class RollupRepository:
                     ["bucket_start", *columns], newest.where(ranked.c.newest == 1)
                 )
             )
+
+
+async def newest_buckets(
+    reads: DriverReads, model: BucketModel, task_id: str, fields: Sequence[str], *, limit: int
+) -> list[dict[str, Any]]:
+    """A task's newest `limit` buckets, newest first: bucket_start and `fields`."""
+    names = ("bucket_start", *fields)
+    found = await reads.typed_rows(
+        _newest_buckets_query(model, tuple(fields)), {"task_id": task_id, "limit": limit}
+    )
+    return [dict(zip(names, row, strict=True)) for row in found]
 
 
 @functools.cache

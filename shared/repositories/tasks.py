@@ -2,9 +2,9 @@
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -37,7 +37,9 @@ from shared.models import (
     TaskStatus,
     TaskTag,
     TaskType,
+    target_of,
 )
+from shared.repositories.driver import DriverReads
 
 MAX_ERROR_LENGTH = 2000
 # Rows per INSERT of create_many: well under max_allowed_packet, few round trips.
@@ -50,22 +52,68 @@ BULK_INSERT_CHUNK = 5000
 RowLock = Literal["share", "update"]
 
 
-# The lookups of the history read path are built once: building a statement cost more of the
-# API's CPU than sending it and reading the row back.
-def _task_by_target(task_type: TaskType) -> Select[Task]:
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A task as the API's reads see it, found by the driver (see shared/repositories/driver.py):
+    the task table's columns of the same names."""
+
+    id: str
+    task_type: TaskType
+    username: str | None
+    post_code: str | None
+    status: TaskStatus
+    interval_seconds: int
+    created_at: datetime
+    user_id: int | None
+    post_id: str | None
+    track_posts: bool
+    owner_username: str | None
+    published_at: datetime | None
+    media_type: MediaType | None
+    caption: str | None
+
+    @property
+    def target(self) -> str:
+        """The username or post code this task watches."""
+        return target_of(self.task_type, self.username, self.post_code)
+
+
+_RECORD_COLUMNS = [getattr(Task, field.name) for field in fields(TaskRecord)]
+
+
+# The lookups of the read paths are built once: building a statement cost more of the API's
+# CPU than sending it and reading the row back.
+def _task_by_target(task_type: TaskType) -> Select[Any]:
     column = Task.username if task_type is TaskType.INFLUENCER else Task.post_code
-    return select(Task).where(Task.task_type == task_type, column == bindparam("target"))
+    return select(*_RECORD_COLUMNS).where(
+        Task.task_type == task_type, column == bindparam("target")
+    )
 
 
 TASK_BY_TARGET = {task_type: _task_by_target(task_type) for task_type in TaskType}
 # Two tasks may have learnt the same Instagram id (a renamed profile watched under both
 # names); the oldest answers (tasks created together: the lower id).
 TASK_BY_USER_ID = (
-    select(Task)
+    select(*_RECORD_COLUMNS)
     .where(Task.task_type == TaskType.INFLUENCER, Task.user_id == bindparam("user_id"))
     .order_by(Task.created_at, Task.id)
     .limit(1)
 )
+
+
+async def task_by_target(reads: DriverReads, task_type: TaskType, target: str) -> TaskRecord | None:
+    """The task watching this username (influencer) or post code (post)."""
+    return _record(await reads.typed_rows(TASK_BY_TARGET[task_type], {"target": target}))
+
+
+async def task_by_user_id(reads: DriverReads, user_id: int) -> TaskRecord | None:
+    """The influencer task whose profile has this Instagram id."""
+    return _record(await reads.typed_rows(TASK_BY_USER_ID, {"user_id": user_id}))
+
+
+def _record(rows: Sequence[Sequence[Any]]) -> TaskRecord | None:
+    return TaskRecord(*rows[0]) if rows else None
+
 
 # A task with whether its slot already has a history row (of either kind), in one round trip;
 # built once, as the collector runs it for every job.
@@ -230,26 +278,11 @@ class TaskRepository:
         row = (await self.session.execute(TASK_WITH_SLOT_RECORDED, parameters)).first()
         return None if row is None else (row[0], bool(row[1]))
 
-    async def get_by_target(
-        self, task_type: TaskType, target: str, *, lock: RowLock | None = None
-    ) -> Task | None:
-        """The task watching this username (influencer) or post code (post) (see RowLock)."""
-        query = TASK_BY_TARGET[task_type]
-        if lock is not None:
-            query = query.with_for_update(read=lock == "share").execution_options(
-                populate_existing=True
-            )
-        return await self.session.scalar(query, {"target": target})
-
     async def get_many(self, task_ids: Sequence[str]) -> list[Task]:
         """The tasks with these ids that exist, in no particular order."""
         if not task_ids:
             return []
         return list(await self.session.scalars(select(Task).where(Task.id.in_(task_ids))))
-
-    async def get_by_user_id(self, user_id: int) -> Task | None:
-        """The influencer task whose profile has this Instagram id."""
-        return await self.session.scalar(TASK_BY_USER_ID, {"user_id": user_id})
 
     async def list_by_type(self, task_type: TaskType) -> list[Task]:
         """Every task of one kind, oldest first."""

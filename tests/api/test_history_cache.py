@@ -9,7 +9,7 @@ from httpx import AsyncClient
 from redis.asyncio import Redis
 
 from shared.redis_keys import RedisKeys
-from shared.repositories.history import HistoryRepository
+from shared.repositories.history import HistoryReads
 from shared.settings import Settings
 from tests.api.support import (
     INFLUENCER,
@@ -148,11 +148,9 @@ async def test_a_read_racing_a_collector_write_does_not_cache_what_it_read_befor
 ) -> None:
     task_id = await create_task(client, POST, POST_CODE, "1h")
     await add_post_points(sessions, task_id, post_code=POST_CODE, start=START, count=1)
-    read_rows = HistoryRepository.points_json
+    read_rows = HistoryReads.points_json
 
-    async def read_then_collector_writes(
-        self: HistoryRepository, *args: Any, **kwargs: Any
-    ) -> bytes:
+    async def read_then_collector_writes(self: HistoryReads, *args: Any, **kwargs: Any) -> bytes:
         rows = await read_rows(self, *args, **kwargs)
         # The collector commits a newer row and deletes the cache entry while the API's
         # answer, read a moment earlier, is still on its way to Redis.
@@ -162,9 +160,9 @@ async def test_a_read_racing_a_collector_write_does_not_cache_what_it_read_befor
         await redis.delete(keys.post_history(POST_CODE))
         return rows
 
-    monkeypatch.setattr(HistoryRepository, "points_json", read_then_collector_writes)
+    monkeypatch.setattr(HistoryReads, "points_json", read_then_collector_writes)
     assert await likes(client, f"{VIDEO_HISTORY}/{POST_CODE}") == [500]
-    monkeypatch.setattr(HistoryRepository, "points_json", read_rows)
+    monkeypatch.setattr(HistoryReads, "points_json", read_rows)
 
     assert await redis.get(keys.post_history(POST_CODE)) is None
     assert await likes(client, f"{VIDEO_HISTORY}/{POST_CODE}") == [500, 500]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.history import encode_history
-from shared.models import InfluencerMetricsHistory, PostMetricsHistory, Source, Task, TaskType
+from shared.models import InfluencerMetricsHistory, PostMetricsHistory, Source, TaskType
 from shared.repositories.history import INFLUENCER_HISTORY, POST_HISTORY, HistoryRepository
 from shared.repositories.tasks import TaskRepository
 from shared.schemas import Envelope, InfluencerHistory, PostHistory
@@ -65,11 +65,11 @@ async def test_influencer_points_newest_first_with_limit_and_range(sessions: Ses
         for minute in range(5):
             await history.add_influencer_point(**influencer_point(task_id, minute, 100 + minute))
     async with sessions() as session:
-        history = HistoryRepository(session)
-        everything = orjson.loads(await history.points_json(INFLUENCER_HISTORY, task_id, limit=100))
-        newest_two = orjson.loads(await history.points_json(INFLUENCER_HISTORY, task_id, limit=2))
+        reads = await HistoryRepository(session).reads()
+        everything = orjson.loads(await reads.points_json(INFLUENCER_HISTORY, task_id, limit=100))
+        newest_two = orjson.loads(await reads.points_json(INFLUENCER_HISTORY, task_id, limit=2))
         middle = orjson.loads(
-            await history.points_json(
+            await reads.points_json(
                 INFLUENCER_HISTORY,
                 task_id,
                 limit=100,
@@ -77,9 +77,7 @@ async def test_influencer_points_newest_first_with_limit_and_range(sessions: Ses
                 until=T0 + timedelta(minutes=3, seconds=1),
             )
         )
-        nobody = orjson.loads(
-            await history.points_json(INFLUENCER_HISTORY, other_task_id, limit=100)
-        )
+        nobody = orjson.loads(await reads.points_json(INFLUENCER_HISTORY, other_task_id, limit=100))
     assert [p["follower_count"] for p in everything] == [104, 103, 102, 101, 100]
     assert [p["follower_count"] for p in newest_two] == [104, 103]
     assert [p["follower_count"] for p in middle] == [103, 102]
@@ -122,7 +120,9 @@ async def test_post_points_keep_a_missing_play_count_as_null(sessions: Sessions)
     assert duplicate is False
     async with sessions() as session:
         points = orjson.loads(
-            await HistoryRepository(session).points_json(POST_HISTORY, task_id, limit=10)
+            await (await HistoryRepository(session).reads()).points_json(
+                POST_HISTORY, task_id, limit=10
+            )
         )
         count = await session.scalar(select(func.count()).select_from(PostMetricsHistory))
     assert count == 3
@@ -160,7 +160,9 @@ async def stored_influencer_points(sessions: Sessions) -> tuple[bytes, dict[str,
                 **point,
             )
     async with sessions() as session:
-        points = await HistoryRepository(session).points_json(INFLUENCER_HISTORY, task_id, limit=10)
+        points = await (await HistoryRepository(session).reads()).points_json(
+            INFLUENCER_HISTORY, task_id, limit=10
+        )
     return points, {"username": "natgeo", "history": values}
 
 
@@ -181,7 +183,9 @@ async def stored_post_points(sessions: Sessions) -> tuple[bytes, dict[str, Any]]
                 **point,
             )
     async with sessions() as session:
-        points = await HistoryRepository(session).points_json(POST_HISTORY, task_id, limit=10)
+        points = await (await HistoryRepository(session).reads()).points_json(
+            POST_HISTORY, task_id, limit=10
+        )
     return points, {"post_code": "CxYQJO8xuC6", "history": values}
 
 
@@ -205,17 +209,17 @@ async def test_the_stored_points_make_the_body_the_response_model_would_write(
     sessions: Sessions, store: Any, model: Any
 ) -> None:
     points, data = await store(sessions)
-    assert encode_history(task_of(data), points) == body_of_response_model(model, data)
+    assert encode_history(*task_of(data), points) == body_of_response_model(model, data)
 
 
 def test_an_empty_history_is_what_the_response_model_would_write() -> None:
     data = {"username": "nobody_yet", "history": []}
-    body = encode_history(task_of(data), b"[]")
+    body = encode_history(*task_of(data), b"[]")
     assert body == body_of_response_model(Envelope[InfluencerHistory], data)
 
 
-def task_of(data: dict[str, Any]) -> Task:
-    """A task (not stored) watching the target that `data` names."""
+def task_of(data: dict[str, Any]) -> tuple[TaskType, str]:
+    """The kind and target of the task that `data` names."""
     if "username" in data:
-        return Task(task_type=TaskType.INFLUENCER, username=data["username"])
-    return Task(task_type=TaskType.POST, post_code=data["post_code"])
+        return TaskType.INFLUENCER, data["username"]
+    return TaskType.POST, data["post_code"]

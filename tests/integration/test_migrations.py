@@ -25,8 +25,9 @@ from shared.models import (
     TaskStatus,
     TaskType,
 )
+from shared.repositories.driver import DriverReads
 from shared.repositories.history import INFLUENCER_HISTORY, POST_HISTORY, HistoryRepository
-from shared.repositories.tasks import TaskRepository
+from shared.repositories.tasks import TaskRepository, task_by_target
 from shared.settings import Settings
 from tests.conftest import database_url_named, drop_database
 
@@ -147,7 +148,7 @@ async def test_the_rows_migration_keeps_the_history_and_tells_post_codes_apart()
         await asyncio.to_thread(migrate.upgrade, url)
 
         async with sessions.begin() as session:
-            history = HistoryRepository(session)
+            history = await HistoryRepository(session).reads()
             profiles = orjson.loads(
                 await history.points_json(INFLUENCER_HISTORY, profile_id, limit=1000)
             )
@@ -155,7 +156,9 @@ async def test_the_rows_migration_keeps_the_history_and_tells_post_codes_apart()
             other_case = await TaskRepository(session).create(
                 TaskType.POST, "cxyqjo8xuc6", interval_seconds=60, now=T0
             )
-            found = await TaskRepository(session).get_by_target(TaskType.POST, "CXYQJO8XUC6")
+            found = await task_by_target(
+                await DriverReads.of_session(session), TaskType.POST, "CXYQJO8XUC6"
+            )
         assert [p["follower_count"] for p in profiles] == list(range(299, -1, -1))
         assert [(p["like_count"], p["play_count"]) for p in posts] == [(2, 20), (1, None), (0, 0)]
         assert other_case.id != post_id

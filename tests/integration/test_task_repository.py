@@ -8,7 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.models import Task, TaskHealth, TaskStatus, TaskType
-from shared.repositories.tasks import TargetAlreadyMonitored, TaskRepository
+from shared.repositories.driver import DriverReads
+from shared.repositories.tasks import (
+    TargetAlreadyMonitored,
+    TaskRepository,
+    task_by_target,
+    task_by_user_id,
+)
 
 NOW = datetime(2026, 11, 21, 12, 0, 0, 250_000, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -52,11 +58,17 @@ async def test_lookups_by_target_type_and_instagram_id(sessions: Sessions) -> No
         await tasks.record_success(profile.id, now=NOW, user_id=2**63 + 5)
     async with sessions() as session:
         tasks = TaskRepository(session)
-        assert (await tasks.get_by_target(TaskType.INFLUENCER, "natgeo")).id == profile.id  # type: ignore[union-attr]
-        assert await tasks.get_by_target(TaskType.POST, "natgeo") is None
-        assert (await tasks.get_by_target(TaskType.POST, "CxYQJO8xuC6")).id == post.id  # type: ignore[union-attr]
-        assert (await tasks.get_by_user_id(2**63 + 5)).id == profile.id  # type: ignore[union-attr]
-        assert await tasks.get_by_user_id(1) is None
+        reads = await DriverReads.of_session(session)
+        found = await task_by_target(reads, TaskType.INFLUENCER, "natgeo")
+        assert found is not None
+        assert (found.id, found.target, found.user_id) == (profile.id, "natgeo", 2**63 + 5)
+        assert (found.task_type, found.status) == (TaskType.INFLUENCER, TaskStatus.ACTIVE)
+        assert found.created_at == profile.created_at
+        assert found.track_posts is False
+        assert await task_by_target(reads, TaskType.POST, "natgeo") is None
+        assert (await task_by_target(reads, TaskType.POST, "CxYQJO8xuC6")).id == post.id  # type: ignore[union-attr]
+        assert (await task_by_user_id(reads, 2**63 + 5)).id == profile.id  # type: ignore[union-attr]
+        assert await task_by_user_id(reads, 1) is None
         assert [t.id for t in await tasks.list_by_type(TaskType.INFLUENCER)] == [profile.id]
         assert await tasks.get("00000000-0000-0000-0000-000000000000") is None
 

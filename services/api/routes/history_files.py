@@ -26,6 +26,7 @@ from services.api.history_window import (
 from services.api.imports import MAX_IMPORT_POINTS
 from services.api.responses import documented, error_docs, ok
 from shared.models import Task, TaskType
+from shared.repositories.tasks import TaskRecord
 from shared.schemas import MAX_TASK_IDS, Envelope, HistoryImported, Tag
 
 FormatQuery = Annotated[
@@ -70,7 +71,9 @@ class ExportQuery:
     export_format: ExportFormat
     window: HistoryWindow
 
-    def file(self, kind: TaskType, tasks: Sequence[Task], *, several: bool) -> ExportFile:
+    def file(
+        self, kind: TaskType, tasks: Sequence[Task | TaskRecord], *, several: bool
+    ) -> ExportFile:
         return ExportFile(kind, tasks, self.window, self.export_format, several)
 
 

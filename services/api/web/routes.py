@@ -19,6 +19,7 @@ from services.api.web import formatting
 from services.api.web.overview import TableQuery, TargetFilter, table_page
 from shared.intervals import Interval
 from shared.models import TaskStatus, TaskType
+from shared.repositories.driver import driver_reads
 from shared.repositories.tasks import TaskRepository
 
 HERE = Path(__file__).parent
@@ -89,8 +90,8 @@ async def target_page(request: Request, kind: TaskType, target: str) -> HTMLResp
     """One target: its chart, statistics and recent points."""
     monitor = MONITORS[kind]
     try:
-        async with runtime_of(request).sessions() as session:
-            task = await task_of(session, _target(kind, target))
+        async with driver_reads(runtime_of(request).engine) as reads:
+            task = await task_of(reads, _target(kind, target))
     except (NotFound, InvalidInput) as error:
         page = render_page(request, "missing.html", kind=kind, message=error.message)
         page.status_code = error.status_code
@@ -113,8 +114,8 @@ async def target_page(request: Request, kind: TaskType, target: str) -> HTMLResp
 async def target_stats(request: Request, kind: TaskType, target: str) -> HTMLResponse:
     """The statistics and recent points of one target, polled while its page is open."""
     monitor = MONITORS[kind]
-    async with runtime_of(request).sessions() as session:
-        task = await task_of(session, _target(kind, target))
+    async with driver_reads(runtime_of(request).engine) as reads:
+        task = await task_of(reads, _target(kind, target))
     return render_page(
         request,
         "_stats.html",
