@@ -62,7 +62,7 @@ scheduler: install ## Run the scheduler in the foreground
 collector: install ## Run the collector worker in the foreground
 	$(BIN)/python -m services.collector
 
-.PHONY: bench-api bench-collector bench-pool bench-scheduler bench-stats bench-dashboard bench-export bench-webhooks
+.PHONY: bench-api bench-collector bench-pool bench-scheduler bench-stats bench-dashboard bench-export bench-webhooks bench-faults
 bench-api: install ## API benchmark: cached and uncached history reads against a bare route (about 6 minutes)
 	$(BIN)/python bench/api.py
 
@@ -83,6 +83,9 @@ bench-pool: install ## TikHub key pool benchmark: collections/s with one key and
 
 bench-scheduler: install ## Scheduler benchmark: 100,000 due tasks' throughput, then 3 minutes of lateness
 	$(BIN)/python bench/scheduler.py
+
+bench-faults: install ## Fault run: Redis and the scheduler killed, a missing target, bad keys, the TikHub rate at the wire (about 7 minutes)
+	$(BIN)/python bench/faults.py
 
 bench-webhooks: install ## Webhook benchmark: 1,000 alerts' latency to a local receiver, then a receiver down for 10 minutes (about 45 minutes)
 	$(BIN)/python bench/webhooks.py
