@@ -18,11 +18,16 @@ from shared.models import utcnow
 # it holds a place in the line (KEYS[2], a collection's turn): then it books the instant however
 # far away, as long as that is within `horizon`, and keeps it under its turn until it comes back
 # for it. So whoever asked first goes first, whether it waited in a sleep or on the job queue.
+# KEYS[1] outlives its last booking by `keep` (far longer than any wait), so a missing key means
+# Redis lost it, while calls booked before the loss may still be sleeping up to `max_wait`: the
+# schedule then starts `max_wait` from now, after all of them. A first call after a long idle
+# pays that wait too.
 RESERVE_SCRIPT = """
 local spacing = tonumber(ARGV[1])
 local max_wait = tonumber(ARGV[2])
 local horizon = tonumber(ARGV[3])
 local slack = tonumber(ARGV[4])
+local keep = tonumber(ARGV[5])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 if KEYS[2] then
@@ -35,7 +40,7 @@ if KEYS[2] then
     if held + slack >= now then return {1, math.max(held - now, 0)} end
   end
 end
-local next_free = tonumber(redis.call('GET', KEYS[1]) or now)
+local next_free = tonumber(redis.call('GET', KEYS[1]) or now + max_wait)
 if next_free < now then next_free = now end
 local wait = next_free - now
 local held = 0
@@ -45,7 +50,7 @@ if wait > max_wait then
 end
 -- %.0f: Lua's default number format would round a 16-digit timestamp.
 local ttl_ms = math.ceil((wait + spacing) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.0f', next_free + spacing), 'PX', ttl_ms)
+redis.call('SET', KEYS[1], string.format('%.0f', next_free + spacing), 'PX', ttl_ms + keep)
 if held == 1 then
   redis.call('SET', KEYS[2], string.format('%.0f', next_free), 'PX', ttl_ms)
   return {2, wait}
@@ -58,6 +63,9 @@ return {1, wait}
 # books again instead of going, and bookings are spaced by (1 + slack) / rate, so that calls sent
 # within the slack of their bookings never exceed the rate in any sliding second.
 SEND_SLACK_SECONDS = 0.02
+
+# How long the schedule is kept after its last booking; see RESERVE_SCRIPT for why.
+SCHEDULE_KEPT_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +119,13 @@ class RateLimiter:
             asked_at = time.monotonic()
             granted, wait_us = await self._reserve(
                 keys=[self.key] if turn is None else [self.key, self.turn_key(turn)],
-                args=[self.spacing_us, self.max_wait_us, self._horizon_us(turn), self.slack_us],
+                args=[
+                    self.spacing_us,
+                    self.max_wait_us,
+                    self._horizon_us(turn),
+                    self.slack_us,
+                    SCHEDULE_KEPT_MS,
+                ],
             )
             wait = int(wait_us) / 1_000_000
             if granted == HELD:

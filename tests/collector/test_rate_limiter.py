@@ -26,14 +26,54 @@ async def test_calls_are_booked_a_spacing_apart_and_refused_beyond_the_longest_w
         metrics=metrics,
     )
 
-    # At 20/s the slots are 0, 50 and 100 ms away; a fourth would be 150 ms away.
+    # No schedule yet: it may have been lost with calls still booked, so the first waits them out.
+    started = time.monotonic()
+    await limiter.acquire()
+    assert 0.12 <= time.monotonic() - started < 0.12 + 0.05
+    # At 20/s the next slots are 50 and 100 ms away; a third would be 150 ms away.
     outcomes = await asyncio.gather(*(limiter.acquire() for _ in range(5)), return_exceptions=True)
 
-    assert sum(outcome is None for outcome in outcomes) == 3
+    assert sum(outcome is None for outcome in outcomes) == 2
     refusals = [outcome for outcome in outcomes if isinstance(outcome, RateLimited)]
-    assert len(refusals) == 2
-    assert all(0.12 <= refusal.retry_in <= 0.15 + 0.12 for refusal in refusals)
+    assert len(refusals) == 3
+    assert all(0.12 <= refusal.retry_in <= 0.25 + 0.12 for refusal in refusals)
     assert metrics.registry.get_sample_value("collector_rate_limit_wait_seconds_count") == 3
+
+
+async def test_calls_booked_before_the_schedule_is_lost_keep_the_rate_with_later_ones(
+    redis: Redis, keys: RedisKeys
+) -> None:
+    rate = 10
+    limiter = RateLimiter(
+        redis,
+        keys.tikhub_rate_limiter("k"),
+        rate_per_second=rate,
+        max_wait_seconds=0.5,
+        metrics=CollectorMetrics(CollectorRegistry()),
+    )
+    sent: list[float] = []
+
+    async def call() -> None:
+        while True:
+            try:
+                await limiter.acquire()
+            except RateLimited as limited:
+                await asyncio.sleep(limited.retry_in)
+                continue
+            sent.append(time.monotonic())
+            return
+
+    async def redis_restarts_empty() -> None:
+        await asyncio.sleep(0.25)
+        await redis.delete(limiter.key)
+        await asyncio.gather(*(call() for _ in range(5)))
+
+    await call()
+    # Calls are booked up to the longest wait ahead when the schedule goes, and more ask at once.
+    await asyncio.gather(redis_restarts_empty(), *(call() for _ in range(15)))
+
+    assert len(sent) == 21
+    assert max(sum(start <= t < start + 1 for t in sent) for start in sent) <= rate
 
 
 async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_stalled_loop(
@@ -60,9 +100,11 @@ async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_sta
         # meanwhile all wake together when it ends.
         time.sleep(0.35)  # noqa: ASYNC251
 
+    # The first call waits out the fresh schedule; then 25 are booked at once.
+    await call()
     await asyncio.gather(stall(), *(call() for _ in range(25)))
 
-    assert len(sent) == 25
+    assert len(sent) == 26
     busiest = max(sum(start <= t < start + 1 for t in sent) for start in sent)
     assert busiest <= rate
     rebookings = metrics.registry.get_sample_value("collector_rate_limit_rebookings_total")
