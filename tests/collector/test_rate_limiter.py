@@ -14,17 +14,33 @@ from shared.models import utcnow
 from shared.redis_keys import RedisKeys
 
 
+def limiter_on(
+    redis: Redis,
+    keys: RedisKeys,
+    rate: float,
+    max_wait: float,
+    metrics: CollectorMetrics | None = None,
+) -> RateLimiter:
+    """A limiter of one TikHub key at `rate` calls/s, booking at most `max_wait` s ahead."""
+    return RateLimiter(
+        redis,
+        keys.tikhub_rate_limiter("k"),
+        rate_per_second=rate,
+        max_wait_seconds=max_wait,
+        metrics=metrics or CollectorMetrics(CollectorRegistry()),
+    )
+
+
+def busiest_second(sent: list[float]) -> int:
+    """The most calls sent within any one sliding second."""
+    return max(sum(start <= t < start + 1 for t in sent) for start in sent)
+
+
 async def test_calls_are_booked_a_spacing_apart_and_refused_beyond_the_longest_wait(
     redis: Redis, keys: RedisKeys
 ) -> None:
     metrics = CollectorMetrics(CollectorRegistry())
-    limiter = RateLimiter(
-        redis,
-        keys.tikhub_rate_limiter("k"),
-        rate_per_second=20,
-        max_wait_seconds=0.12,
-        metrics=metrics,
-    )
+    limiter = limiter_on(redis, keys, 20, 0.12, metrics)
 
     # No schedule yet: it may have been lost with calls still booked, so the first waits them out.
     started = time.monotonic()
@@ -44,13 +60,7 @@ async def test_calls_booked_before_the_schedule_is_lost_keep_the_rate_with_later
     redis: Redis, keys: RedisKeys
 ) -> None:
     rate = 10
-    limiter = RateLimiter(
-        redis,
-        keys.tikhub_rate_limiter("k"),
-        rate_per_second=rate,
-        max_wait_seconds=0.5,
-        metrics=CollectorMetrics(CollectorRegistry()),
-    )
+    limiter = limiter_on(redis, keys, rate, 0.5)
     sent: list[float] = []
 
     async def call() -> None:
@@ -73,7 +83,7 @@ async def test_calls_booked_before_the_schedule_is_lost_keep_the_rate_with_later
     await asyncio.gather(redis_restarts_empty(), *(call() for _ in range(15)))
 
     assert len(sent) == 21
-    assert max(sum(start <= t < start + 1 for t in sent) for start in sent) <= rate
+    assert busiest_second(sent) <= rate
 
 
 async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_stalled_loop(
@@ -81,13 +91,7 @@ async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_sta
 ) -> None:
     rate = 10
     metrics = CollectorMetrics(CollectorRegistry())
-    limiter = RateLimiter(
-        redis,
-        keys.tikhub_rate_limiter("k"),
-        rate_per_second=rate,
-        max_wait_seconds=5,
-        metrics=metrics,
-    )
+    limiter = limiter_on(redis, keys, rate, 5, metrics)
     sent: list[float] = []
 
     async def call() -> None:
@@ -105,8 +109,7 @@ async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_sta
     await asyncio.gather(stall(), *(call() for _ in range(25)))
 
     assert len(sent) == 26
-    busiest = max(sum(start <= t < start + 1 for t in sent) for start in sent)
-    assert busiest <= rate
+    assert busiest_second(sent) <= rate
     rebookings = metrics.registry.get_sample_value("collector_rate_limit_rebookings_total")
     assert rebookings is not None
     assert rebookings > 0
@@ -116,13 +119,7 @@ async def test_collections_that_wait_on_the_queue_keep_their_place_ahead_of_late
     redis: Redis, keys: RedisKeys
 ) -> None:
     rate = 20
-    limiter = RateLimiter(
-        redis,
-        keys.tikhub_rate_limiter("k"),
-        rate_per_second=rate,
-        max_wait_seconds=0.12,
-        metrics=CollectorMetrics(CollectorRegistry()),
-    )
+    limiter = limiter_on(redis, keys, rate, 0.12)
     deadline = utcnow() + timedelta(seconds=30)
     old = [Turn(f"old-{index}", deadline) for index in range(6)]
     new = [Turn(f"new-{index}", deadline) for index in range(6)]
@@ -170,20 +167,14 @@ async def test_collections_that_wait_on_the_queue_keep_their_place_ahead_of_late
     ]
     await asyncio.gather(*(comes_back(turn, retry) for turn, retry in deferred))
     assert len(sent) == 12
-    assert max(sum(start <= t < start + 1 for t in sent) for start in sent) <= rate
+    assert busiest_second(sent) <= rate
     assert not any([await limiter.holds(turn) for turn in old + new])
 
 
 async def test_a_collection_whose_turn_would_come_after_its_deadline_books_nothing(
     redis: Redis, keys: RedisKeys
 ) -> None:
-    limiter = RateLimiter(
-        redis,
-        keys.tikhub_rate_limiter("k"),
-        rate_per_second=2,
-        max_wait_seconds=0.1,
-        metrics=CollectorMetrics(CollectorRegistry()),
-    )
+    limiter = limiter_on(redis, keys, 2, 0.1)
     await limiter.acquire()
     soon = Turn("due-soon", utcnow() + timedelta(seconds=0.2))
 
