@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -11,6 +12,9 @@ import httpx
 # spent 0.7 ms. Small pools keep that walk short.
 CONNECTIONS_PER_CLIENT = 10
 CONNECT_TIMEOUT_SECONDS = 10.0
+# httpcore's trace event (httpx's "trace" request extension) just before an HTTP/1.1 request's
+# headers are written on a connection already open.
+HEADERS_WRITE_STARTED = "http11.send_request_headers.started"
 
 
 class TikHubConnections:
@@ -47,9 +51,18 @@ class TikHubConnections:
         ]
         self._turns = itertools.cycle(self.clients)
 
-    async def get(self, path: str, params: dict[str, str]) -> httpx.Response:
-        """GET `path` on the next client in turn."""
-        return await next(self._turns).get(path, params=params)
+    async def get(
+        self, path: str, params: dict[str, str], *, before_write: Callable[[], Awaitable[None]]
+    ) -> httpx.Response:
+        """GET `path` on the next client in turn. `before_write` is awaited once a connection is
+        ready, as the last step before the request's bytes go out: httpcore writes them without
+        awaiting anything else in between."""
+
+        async def trace(event: str, info: dict[str, object]) -> None:
+            if event == HEADERS_WRITE_STARTED:
+                await before_write()
+
+        return await next(self._turns).get(path, params=params, extensions={"trace": trace})
 
     async def aclose(self) -> None:
         """Close every client's connections."""

@@ -59,9 +59,10 @@ return {1, wait}
 """
 
 
-# How late after its booked instant a call may still go. A call woken later (an event-loop stall)
-# books again instead of going, and bookings are spaced by (1 + slack) / rate, so that calls sent
-# within the slack of their bookings never exceed the rate in any sliding second.
+# How late after its booked instant a call may still be written to the wire. A call later than
+# that (an event-loop stall, a wait for a pooled connection) books again instead of going, and
+# bookings are spaced by (1 + slack) / rate, so that calls written within the slack of their
+# bookings never exceed the rate in any sliding second.
 SEND_SLACK_SECONDS = 0.02
 
 # How long the schedule is kept after its last booking; see RESERVE_SCRIPT for why.
@@ -74,6 +75,18 @@ class Turn:
 
     name: str
     deadline: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A call's booked instant on this process's monotonic clock, and the turn it was for."""
+
+    at: float
+    turn: Turn | None
+
+    def on_time(self) -> bool:
+        """Whether the call may still go now."""
+        return time.monotonic() - self.at <= SEND_SLACK_SECONDS
 
 
 # What the script answers: no instant booked, an instant to sleep until, one held for a turn.
@@ -111,9 +124,10 @@ class RateLimiter:
         self._redis = redis
         self._reserve = redis.register_script(RESERVE_SCRIPT)
 
-    async def acquire(self, turn: Turn | None = None) -> None:
+    async def acquire(self, turn: Turn | None = None) -> Grant:
         """Wait for this call's turn, or raise RateLimited when it is further than the bound;
-        a `turn` keeps its place in the line while its job waits on the queue."""
+        a `turn` keeps its place in the line while its job waits on the queue. The grant is
+        confirmed again as the request is written (`confirm`)."""
         while True:
             # Taken before the booking, so the booked instant is never thought later than it is.
             asked_at = time.monotonic()
@@ -139,9 +153,18 @@ class RateLimiter:
             self.metrics.rate_limit_wait.observe(wait)
             if wait > 0:
                 await asyncio.sleep(wait)
-            if time.monotonic() - (asked_at + wait) <= SEND_SLACK_SECONDS:
-                return
+            grant = Grant(asked_at + wait, turn)
+            if grant.on_time():
+                return grant
             self.metrics.rate_limit_rebookings.inc()
+
+    async def confirm(self, grant: Grant) -> None:
+        """Called with nothing left to await before the request's first byte is written: a
+        grant gone stale since `acquire` (the call waited for a connection, or the process was
+        not scheduled) is given up and the call books again, or raises RateLimited."""
+        if not grant.on_time():
+            self.metrics.rate_limit_rebookings.inc()
+            await self.acquire(grant.turn)
 
     async def holds(self, turn: Turn) -> bool:
         """Whether `turn` has an instant booked with this limiter."""

@@ -227,10 +227,13 @@ class TikHubClient:
         self, endpoint: str, params: dict[str, str], caller: Caller
     ) -> tuple[Any, str | None]:
         await self.ledger.ensure_budget(endpoint)
-        await caller.key.limiter.acquire(caller.turn)
+        limiter = caller.key.limiter
+        grant = await limiter.acquire(caller.turn)
         started = time.perf_counter()
         try:
-            response = await caller.key.http.get(endpoint, params)
+            response = await caller.key.http.get(
+                endpoint, params, before_write=lambda: limiter.confirm(grant)
+            )
         except httpx.TimeoutException as error:
             # TikHub may well have received it: a call all the same, never billed.
             await self._count(endpoint, caller, answered=False)

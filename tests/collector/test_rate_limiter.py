@@ -8,8 +8,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from services.collector.connections import TikHubConnections
 from services.collector.metrics import CollectorMetrics
-from services.collector.rate_limiter import RateLimited, RateLimiter, Turn
+from services.collector.rate_limiter import Grant, RateLimited, RateLimiter, Turn
 from shared.models import utcnow
 from shared.redis_keys import RedisKeys
 
@@ -49,7 +50,7 @@ async def test_calls_are_booked_a_spacing_apart_and_refused_beyond_the_longest_w
     # At 20/s the next slots are 50 and 100 ms away; a third would be 150 ms away.
     outcomes = await asyncio.gather(*(limiter.acquire() for _ in range(5)), return_exceptions=True)
 
-    assert sum(outcome is None for outcome in outcomes) == 2
+    assert sum(isinstance(outcome, Grant) for outcome in outcomes) == 2
     refusals = [outcome for outcome in outcomes if isinstance(outcome, RateLimited)]
     assert len(refusals) == 3
     assert all(0.12 <= refusal.retry_in <= 0.25 + 0.12 for refusal in refusals)
@@ -110,6 +111,49 @@ async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_sta
 
     assert len(sent) == 26
     assert busiest_second(sent) <= rate
+    rebookings = metrics.registry.get_sample_value("collector_rate_limit_rebookings_total")
+    assert rebookings is not None
+    assert rebookings > 0
+
+
+async def test_calls_that_wait_for_a_connection_keep_the_rate_at_the_wire(
+    redis: Redis, keys: RedisKeys
+) -> None:
+    rate = 10
+    metrics = CollectorMetrics(CollectorRegistry())
+    limiter = limiter_on(redis, keys, rate, 2.5, metrics)
+    arrived: list[float] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A keep-alive HTTP/1.1 server slow to answer the two requests after the first, so
+        # that calls granted meanwhile wait for one of the two connections.
+        while await reader.readuntil(b"\r\n\r\n"):
+            arrived.append(time.monotonic())
+            if 2 <= len(arrived) <= 3:
+                await asyncio.sleep(1.0)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connections = TikHubConnections(
+        f"http://127.0.0.1:{port}", "k", timeout_seconds=10, max_connections=2
+    )
+
+    async def call() -> None:
+        grant = await limiter.acquire()
+        await connections.get("/", {}, before_write=lambda: limiter.confirm(grant))
+
+    try:
+        # The first call waits out the fresh schedule; then 19 are booked at once.
+        await call()
+        await asyncio.gather(*(call() for _ in range(19)))
+    finally:
+        await connections.aclose()
+        server.close()
+
+    assert len(arrived) == 20
+    assert busiest_second(arrived) <= rate
     rebookings = metrics.registry.get_sample_value("collector_rate_limit_rebookings_total")
     assert rebookings is not None
     assert rebookings > 0
