@@ -20,7 +20,6 @@ def limiter_on(
     keys: RedisKeys,
     rate: float,
     max_wait: float,
-    metrics: CollectorMetrics | None = None,
 ) -> RateLimiter:
     """A limiter of one TikHub key at `rate` calls/s, booking at most `max_wait` s ahead."""
     return RateLimiter(
@@ -28,8 +27,13 @@ def limiter_on(
         keys.tikhub_rate_limiter("k"),
         rate_per_second=rate,
         max_wait_seconds=max_wait,
-        metrics=metrics or CollectorMetrics(CollectorRegistry()),
+        metrics=CollectorMetrics(CollectorRegistry()),
     )
+
+
+def rebookings(limiter: RateLimiter) -> float:
+    """How many granted calls gave their token up and booked again."""
+    return limiter.metrics.registry.get_sample_value("collector_rate_limit_rebookings_total") or 0.0
 
 
 def busiest_second(sent: list[float]) -> int:
@@ -40,8 +44,7 @@ def busiest_second(sent: list[float]) -> int:
 async def test_calls_are_booked_a_spacing_apart_and_refused_beyond_the_longest_wait(
     redis: Redis, keys: RedisKeys
 ) -> None:
-    metrics = CollectorMetrics(CollectorRegistry())
-    limiter = limiter_on(redis, keys, 20, 0.12, metrics)
+    limiter = limiter_on(redis, keys, 20, 0.12)
 
     # No schedule yet: it may have been lost with calls still booked, so the first waits them out.
     started = time.monotonic()
@@ -54,7 +57,7 @@ async def test_calls_are_booked_a_spacing_apart_and_refused_beyond_the_longest_w
     refusals = [outcome for outcome in outcomes if isinstance(outcome, RateLimited)]
     assert len(refusals) == 3
     assert all(0.12 <= refusal.retry_in <= 0.25 + 0.12 for refusal in refusals)
-    assert metrics.registry.get_sample_value("collector_rate_limit_wait_seconds_count") == 3
+    assert limiter.metrics.registry.get_sample_value("collector_rate_limit_wait_seconds_count") == 3
 
 
 async def test_calls_booked_before_the_schedule_is_lost_keep_the_rate_with_later_ones(
@@ -91,8 +94,7 @@ async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_sta
     redis: Redis, keys: RedisKeys
 ) -> None:
     rate = 10
-    metrics = CollectorMetrics(CollectorRegistry())
-    limiter = limiter_on(redis, keys, rate, 5, metrics)
+    limiter = limiter_on(redis, keys, rate, 5)
     sent: list[float] = []
 
     async def call() -> None:
@@ -111,17 +113,12 @@ async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_sta
 
     assert len(sent) == 26
     assert busiest_second(sent) <= rate
-    rebookings = metrics.registry.get_sample_value("collector_rate_limit_rebookings_total")
-    assert rebookings is not None
-    assert rebookings > 0
+    assert rebookings(limiter) > 0
 
 
 async def test_calls_that_wait_for_a_connection_keep_the_rate_at_the_wire(
     redis: Redis, keys: RedisKeys
 ) -> None:
-    rate = 10
-    metrics = CollectorMetrics(CollectorRegistry())
-    limiter = limiter_on(redis, keys, rate, 2.5, metrics)
     arrived: list[float] = []
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -139,6 +136,8 @@ async def test_calls_that_wait_for_a_connection_keep_the_rate_at_the_wire(
     connections = TikHubConnections(
         f"http://127.0.0.1:{port}", "k", timeout_seconds=10, max_connections=2
     )
+    rate = 10
+    limiter = limiter_on(redis, keys, rate, 2.5)
 
     async def call() -> None:
         grant = await limiter.acquire()
@@ -154,9 +153,7 @@ async def test_calls_that_wait_for_a_connection_keep_the_rate_at_the_wire(
 
     assert len(arrived) == 20
     assert busiest_second(arrived) <= rate
-    rebookings = metrics.registry.get_sample_value("collector_rate_limit_rebookings_total")
-    assert rebookings is not None
-    assert rebookings > 0
+    assert rebookings(limiter) > 0
 
 
 async def test_collections_that_wait_on_the_queue_keep_their_place_ahead_of_later_ones(
