@@ -12,15 +12,16 @@ from typing import Any
 
 import structlog
 from arq.worker import Worker, get_kwargs
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 from shared.backoff import Backoff
 
 log = structlog.get_logger()
 
-# What an unreachable, restarting or stalled Redis raises.
-REDIS_OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
+# What an unreachable, restarting, stalled or write-refusing Redis raises. Not only connection
+# errors: a connection that drops while arq watches a key (starting a job) surfaces as a
+# WatchError, which would end the process. The scheduler's loop waits out the same.
+REDIS_OUTAGE = (RedisError, OSError)
 
 
 class RedisOutage:

@@ -24,20 +24,24 @@ from shared.repositories.webhooks import DueDelivery
 # scheduler managed 3,700-5,600 slots/s with it on two cores, nearly all client CPU. This script
 # writes exactly what enqueue_job writes (the pickled job under arq:job:{id}, expiring a day
 # after it was queued; the id in the queue's sorted set, scored by the enqueue time in ms) and,
-# like enqueue_job, refuses an id that still has a job or a kept result, atomically, for a whole
-# chunk of jobs per call.
+# like enqueue_job, refuses an id that still has a job or (unless told otherwise) a kept result,
+# atomically, for a whole chunk of jobs per call.
 #   KEYS: the queue, then each job's job key and result key.
-#   ARGV: score (ms), job expiry (ms), then each job's id and pickled job.
+#   ARGV: score (ms), job expiry (ms), whether a kept result refuses (1 or 0), then each job's
+#   id and pickled job.
 #   Returns 1 (queued) or 0 (refused) per job.
 ENQUEUE_SCRIPT = """
+local refuse_kept = ARGV[3] == '1'
 local queued = {}
 for i = 1, (#KEYS - 1) / 2 do
-  if redis.call('EXISTS', KEYS[2 * i], KEYS[2 * i + 1]) == 0 then
-    redis.call('PSETEX', KEYS[2 * i], ARGV[2], ARGV[2 * i + 2])
-    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2 * i + 1])
-    queued[i] = 1
-  else
+  local taken = redis.call('EXISTS', KEYS[2 * i]) == 1
+    or (refuse_kept and redis.call('EXISTS', KEYS[2 * i + 1]) == 1)
+  if taken then
     queued[i] = 0
+  else
+    redis.call('PSETEX', KEYS[2 * i], ARGV[2], ARGV[2 * i + 3])
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2 * i + 2])
+    queued[i] = 1
   end
 end
 return queued
@@ -73,8 +77,13 @@ class CollectorQueue:
         self.metrics = metrics
         self._enqueue_script = redis.register_script(ENQUEUE_SCRIPT)
 
-    async def enqueue(self, slots: Sequence[DueSlot]) -> EnqueueResult:
-        """Enqueue one job per slot in one round trip; raise if Redis fails."""
+    async def enqueue(
+        self, slots: Sequence[DueSlot], *, over_kept_results: bool = False
+    ) -> EnqueueResult:
+        """Enqueue one job per slot in one round trip; raise if Redis fails. With
+        `over_kept_results`, a slot whose job is gone is queued even if arq keeps a result for
+        it: the claim in MySQL says the slot is not done, whatever Redis remembers (arq keeps
+        a "job expired" failure for a job whose data a restarted Redis lost)."""
         queued = await self._enqueue(
             [
                 QueuedJob(
@@ -83,7 +92,8 @@ class CollectorQueue:
                     (slot.task_id, slot.scheduled_for),
                 )
                 for slot in slots
-            ]
+            ],
+            refuse_kept=not over_kept_results,
         )
         enqueued_at = time.time()
         for slot, was_queued in zip(slots, queued, strict=True):
@@ -109,28 +119,28 @@ class CollectorQueue:
                     deliver_job_id(batch[0].event_id, attempts), DELIVER_FUNCTION, (attempts,)
                 )
             )
-        queued = await self._enqueue(jobs)
+        queued = await self._enqueue(jobs, refuse_kept=True)
         enqueued = sum(
             len(batch) for batch, was_queued in zip(batches, queued, strict=True) if was_queued
         )
         return EnqueueResult(enqueued=enqueued, refused=len(deliveries) - enqueued)
 
-    async def _enqueue(self, jobs: Sequence[QueuedJob]) -> list[bool]:
+    async def _enqueue(self, jobs: Sequence[QueuedJob], *, refuse_kept: bool) -> list[bool]:
         """Whether each job was queued (or refused, as arq already had its id)."""
         enqueued_at_ms = int(time.time() * 1000)
         async with self.redis.pipeline(transaction=False) as pipe:
             for start in range(0, len(jobs), SCRIPT_CHUNK):
                 chunk = jobs[start : start + SCRIPT_CHUNK]
-                keys, args = self._script_input(chunk, enqueued_at_ms)
+                keys, args = self._script_input(chunk, enqueued_at_ms, refuse_kept)
                 await self._enqueue_script(keys=keys, args=args, client=pipe)
             replies = await pipe.execute()
         return [flag == 1 for reply in replies for flag in reply]
 
     def _script_input(
-        self, jobs: Sequence[QueuedJob], enqueued_at_ms: int
+        self, jobs: Sequence[QueuedJob], enqueued_at_ms: int, refuse_kept: bool
     ) -> tuple[list[str], list[str | bytes | int]]:
         keys = [self.queue_name]
-        args: list[str | bytes | int] = [enqueued_at_ms, expires_extra_ms]
+        args: list[str | bytes | int] = [enqueued_at_ms, expires_extra_ms, int(refuse_kept)]
         for job in jobs:
             keys += [job_key_prefix + job.job_id, result_key_prefix + job.job_id]
             args += [job.job_id, serialize_job(job.function, job.args, {}, None, enqueued_at_ms)]

@@ -61,9 +61,11 @@ class Dispatcher(QueueFiller):
         """Put back what Redis lost: the pause flags, and the jobs of slots in flight.
 
         Each slot in flight whose lease has run out is enqueued again under its own job id:
-        arq refuses it while its job is still queued, running or kept, so only a vanished job
-        comes back, and the collector's check for the slot's row keeps it to one row. Its claim
-        is then checked again one lease later, until the collector records the slot's outcome.
+        refused while its job is still queued or running, so only a vanished job comes back,
+        even where arq keeps a result (a job whose data Redis lost ends as a kept "job
+        expired" failure), and the collector's check for the slot's row keeps it to one row.
+        Its claim is then checked again one lease later, until the collector records the
+        slot's outcome.
         """
         restored = await self.flags.restore_if_lost()
         if restored is not None:
@@ -73,7 +75,7 @@ class Dispatcher(QueueFiller):
             lapsed = await tasks.claim_lapsed(now=now, limit=self.batch_size)
             if not lapsed:
                 return BatchResult()
-            result = await self.queue.enqueue(lapsed)
+            result = await self.queue.enqueue(lapsed, over_kept_results=True)
             await tasks.extend_claims(
                 [slot.task_id for slot in lapsed], until=now + self.claim_lease
             )

@@ -12,7 +12,7 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.collector.arq_worker import create_collector_worker
+from services.collector.arq_worker import CollectorWorker, create_collector_worker
 from services.collector.worker import REDIS_BACKOFF, WorkerSettings
 from shared.jobs import COLLECT_FUNCTION, collect_job_id
 from shared.models import TaskType
@@ -113,15 +113,20 @@ async def test_the_collector_waits_for_redis_and_collects_again_after_it_restart
     assert log.read_text().count('"collector.redis_unavailable"') == 2
 
 
-async def test_a_redis_error_while_starting_a_job_gives_its_place_back(redis_port: int) -> None:
-    unreachable = ArqRedis.from_url(f"redis://127.0.0.1:{redis_port}/0")
-    worker = create_collector_worker(
+def one_job_worker(pool: ArqRedis) -> CollectorWorker:
+    """The collector's worker on `pool`, running one job at a time, driven by the test."""
+    return create_collector_worker(
         WorkerSettings,
         backoff=REDIS_BACKOFF,
-        redis_pool=unreachable,
+        redis_pool=pool,
         max_jobs=1,
         handle_signals=False,
     )
+
+
+async def test_a_redis_error_while_starting_a_job_gives_its_place_back(redis_port: int) -> None:
+    unreachable = ArqRedis.from_url(f"redis://127.0.0.1:{redis_port}/0")
+    worker = one_job_worker(unreachable)
     try:
         with pytest.raises(RedisConnectionError):
             await worker.start_jobs([b"collect:any:0"])
@@ -129,3 +134,42 @@ async def test_a_redis_error_while_starting_a_job_gives_its_place_back(redis_por
         assert not worker.sem.locked()
     finally:
         await unreachable.aclose()
+
+
+async def test_a_connection_dropped_while_starting_a_job_leaves_the_worker_polling() -> None:
+    async def redis_dropping_after_watch(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        # Just enough of Redis for arq's poll: one job due, then the connection is lost
+        # between WATCH and the check that the job is not running elsewhere.
+        try:
+            while header := await reader.readline():
+                words = [
+                    (await reader.readline()) and (await reader.readline()).strip()
+                    for _ in range(int(header[1:]))
+                ]
+                command = words[0].upper()
+                if command == b"EXISTS":
+                    return
+                if command == b"ZRANGEBYSCORE":
+                    writer.write(b"*1\r\n$13\r\ncollect:any:0\r\n")
+                else:
+                    writer.write(b"+OK\r\n")
+                await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(redis_dropping_after_watch, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = ArqRedis.from_url(f"redis://127.0.0.1:{port}/0")
+    worker = one_job_worker(pool)
+    try:
+        # redis-py reports the lost connection as a WatchError, not a ConnectionError.
+        await worker._poll_iteration()
+        assert worker.outage.failures == 1
+        assert worker.job_counter == 0
+        assert not worker.sem.locked()
+    finally:
+        await pool.aclose()
+        server.close()
+        await server.wait_closed()

@@ -1,16 +1,20 @@
 """What Redis loses, the scheduler puts back from MySQL: slots in flight and pause flags."""
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 
-from arq.constants import job_key_prefix
+from arq.connections import ArqRedis
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.worker import Worker, func
 from redis.asyncio import Redis
 
 from services.scheduler.dispatcher import BatchResult, Dispatcher
 from services.scheduler.metrics import SchedulerMetrics
-from shared.jobs import collect_job_id
+from shared.jobs import COLLECT_FUNCTION, collect_job_id
 from shared.models import Task, TaskStatus, utcnow
 from shared.redis_keys import RedisKeys
 from shared.repositories.tasks import TaskRepository
+from shared.settings import Settings
 from tests.scheduler.support import Sessions, insert_tasks, queued_jobs
 
 
@@ -19,6 +23,18 @@ async def stored(sessions: Sessions, task_id: str) -> Task:
         task = await TaskRepository(session).get(task_id)
     assert task is not None
     return task
+
+
+async def one_slot_in_flight(
+    dispatcher: Dispatcher, sessions: Sessions
+) -> tuple[datetime, datetime, str]:
+    """A task of a 300 s interval whose slot, due a second ago, was just dispatched: the
+    dispatch's instant, the slot and the task."""
+    now = utcnow()
+    slot = now - timedelta(seconds=1)
+    [task_id] = await insert_tasks(sessions, 1, next_run_at=slot, interval_seconds=300)
+    await dispatcher.dispatch_batch(now=now)
+    return now, slot, task_id
 
 
 async def lose_every_job(redis: Redis, keys: RedisKeys) -> None:
@@ -35,10 +51,7 @@ async def test_a_slot_whose_job_vanished_is_queued_again_after_its_lease(
     keys: RedisKeys,
     metrics: SchedulerMetrics,
 ) -> None:
-    now = utcnow()
-    slot = now - timedelta(seconds=1)
-    [task_id] = await insert_tasks(scheduler_sessions, 1, next_run_at=slot, interval_seconds=300)
-    await dispatcher.dispatch_batch(now=now)
+    now, slot, task_id = await one_slot_in_flight(dispatcher, scheduler_sessions)
     task = await stored(scheduler_sessions, task_id)
     # The lease (60 s) is shorter than half the interval.
     assert (task.claimed_slot, task.claim_expires_at) == (slot, now + timedelta(seconds=60))
@@ -57,6 +70,48 @@ async def test_a_slot_whose_job_vanished_is_queued_again_after_its_lease(
     assert await dispatcher.recover(now=later - timedelta(seconds=1)) == BatchResult()
     assert await dispatcher.recover(now=later) == BatchResult(claimed=1, refused=1)
     assert len(await queued_jobs(queue_redis, keys)) == 1
+
+
+async def never_runs(ctx: dict[str, object]) -> None:
+    raise AssertionError("a job without data is not run")
+
+
+async def test_a_slot_whose_job_arq_wrote_off_as_expired_is_queued_again(
+    dispatcher: Dispatcher,
+    scheduler_sessions: Sessions,
+    queue_redis: Redis,
+    keys: RedisKeys,
+    settings: Settings,
+) -> None:
+    now, slot, task_id = await one_slot_in_flight(dispatcher, scheduler_sessions)
+    job_id = collect_job_id(task_id, slot)
+    await lose_every_job(queue_redis, keys)
+    # The job was running when Redis restarted empty, and deferred itself: arq's retry raises
+    # its score in the queue, which puts the id back on the emptied queue without its data.
+    await queue_redis.zincrby(keys.collector_queue, 2000, job_id)
+    arq_redis = ArqRedis.from_url(settings.redis_url)
+    worker = Worker(
+        functions=[func(never_runs, name=COLLECT_FUNCTION)],
+        redis_pool=arq_redis,
+        queue_name=keys.collector_queue,
+        keep_result=60,
+        handle_signals=False,
+    )
+    try:
+        await worker.start_jobs([job_id.encode()])
+        await asyncio.gather(*worker.tasks.values())
+    finally:
+        await arq_redis.aclose()
+    # arq found no job, wrote it off as expired and keeps that result for a minute.
+    assert worker.jobs_failed == 1
+    assert await queue_redis.exists(result_key_prefix + job_id)
+    assert await queued_jobs(queue_redis, keys) == []
+
+    assert await dispatcher.recover(now=now + timedelta(seconds=60)) == BatchResult(
+        claimed=1, enqueued=1
+    )
+    [job] = await queued_jobs(queue_redis, keys)
+    assert (job.job_id, job.args) == (job_id, (task_id, slot))
 
 
 async def test_a_short_interval_is_checked_before_its_next_slot_replaces_the_claim(
