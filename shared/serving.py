@@ -9,6 +9,11 @@ import uvicorn
 
 # Allocations (minus deallocations) between collections of the youngest generation.
 YOUNGEST_GENERATION_THRESHOLD = 10_000
+# How long an idle keep-alive connection stays open. With uvicorn's 5 s default, server and
+# client (httpx also expires idle connections after 5 s) race to close, and a client that
+# reuses a connection the server just closed sees "server disconnected" (a script's POST to
+# the API failed so under load). Outlast the client instead.
+KEEP_ALIVE_SECONDS = 65
 
 
 def serve(app: Any, *, host: str, port: int, **options: Any) -> bool:
@@ -24,6 +29,7 @@ def serve(app: Any, *, host: str, port: int, **options: Any) -> bool:
             log_config=None,
             access_log=False,
             server_header=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
             **options,
         )
     )

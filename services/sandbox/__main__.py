@@ -30,10 +30,6 @@ def main() -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        # With uvicorn's 5 s default, server and client (httpx also expires idle
-        # connections after 5 s) race to close, and a client that reuses a connection
-        # the server just closed sees "server disconnected". Outlast the client instead.
-        timeout_keep_alive=65,
     )
     log.info("sandbox.stopped")
     return 0 if started else 1

@@ -1,4 +1,5 @@
-"""Schemathesis against the running API: no input gives a 5xx or breaks the API's own schema.
+"""Schemathesis against the running API: no input gives a 5xx or breaks the API's own schema;
+and the running API's connections outlast a client's keep-alive.
 
 The API runs as it does in production (`python -m services.api`, uvicorn with uvloop and
 httptools, API keys required) on the test database and Redis prefix, with a key made by
@@ -141,3 +142,31 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_break(
     report = output.decode(errors="replace")
     assert run.returncode == 0, report[-20000:]
     assert "✅ Stateful" in report, report[-5000:]
+
+
+async def test_an_idle_connection_stays_open_longer_than_a_client_keeps_it(
+    api: RunningApi,
+) -> None:
+    host, port = api.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+
+    async def health() -> bytes:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: api\r\n\r\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        return head.split(b"\r\n")[0]
+
+    try:
+        assert await health() == b"HTTP/1.1 200 OK"
+        # Idle past the 5 s httpx keeps a connection for reuse: had the API closed it at the
+        # same moment, a script's next request on it would fail with "server disconnected".
+        await asyncio.sleep(6)
+        assert await health() == b"HTTP/1.1 200 OK"
+    finally:
+        writer.close()
