@@ -49,7 +49,8 @@ async def test_calls_are_booked_a_spacing_apart_and_refused_beyond_the_longest_w
     # No schedule yet: it may have been lost with calls still booked, so the first waits them out.
     started = time.monotonic()
     await limiter.acquire()
-    assert 0.12 <= time.monotonic() - started < 0.12 + 0.05
+    # Never sooner; later only by a rebooking, when a busy machine wakes the call late.
+    assert 0.12 <= time.monotonic() - started < 1
     # At 20/s the next slots are 50 and 100 ms away; a third would be 150 ms away.
     outcomes = await asyncio.gather(*(limiter.acquire() for _ in range(5)), return_exceptions=True)
 
