@@ -36,8 +36,10 @@ if KEYS[2] then
     held = tonumber(held)
     if held - now > max_wait then return {2, held - now} end
     redis.call('DEL', KEYS[2])
-    -- Come back too late for the instant and it has passed to nobody: book again below.
-    if held + slack >= now then return {1, math.max(held - now, 0)} end
+    -- Come back too late for the instant and it has passed to nobody: book again below. Come
+    -- back within the slack: told the instant, passed (a negative wait), so the caller counts
+    -- its lateness from it.
+    if held + slack >= now then return {1, held - now} end
   end
 end
 local next_free = tonumber(redis.call('GET', KEYS[1]) or now + max_wait)
@@ -129,7 +131,6 @@ class RateLimiter:
         a `turn` keeps its place in the line while its job waits on the queue. The grant is
         confirmed again as the request is written (`confirm`)."""
         while True:
-            # Taken before the booking, so the booked instant is never thought later than it is.
             asked_at = time.monotonic()
             granted, wait_us = await self._reserve(
                 keys=[self.key] if turn is None else [self.key, self.turn_key(turn)],
@@ -141,6 +142,7 @@ class RateLimiter:
                     SCHEDULE_KEPT_MS,
                 ],
             )
+            answered_at = time.monotonic()
             wait = int(wait_us) / 1_000_000
             if granted == HELD:
                 # Back half the longest wait early: arq takes a job off its queue within its
@@ -150,10 +152,13 @@ class RateLimiter:
                 # Callers told the same queue length would all come back at once; spread them
                 # over the next max-wait window so they arrive as the budget frees up.
                 raise RateLimited(wait + random.uniform(0, self.max_wait_us / 1_000_000))
-            self.metrics.rate_limit_wait.observe(wait)
-            if wait > 0:
-                await asyncio.sleep(wait)
+            self.metrics.rate_limit_wait.observe(max(wait, 0))
+            # Redis read its clock somewhere between asking and the answer, so the booked
+            # instant lies between asked_at + wait and answered_at + wait: the call goes no
+            # sooner than the latest it can be, and its lateness counts from the earliest.
             grant = Grant(asked_at + wait, turn)
+            if (delay := answered_at + wait - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
             if grant.on_time():
                 return grant
             self.metrics.rate_limit_rebookings.inc()

@@ -117,6 +117,30 @@ async def test_no_sliding_second_holds_more_calls_than_the_rate_even_after_a_sta
     assert rebookings(limiter) > 0
 
 
+async def test_a_turn_that_comes_back_just_after_its_instant_counts_its_lateness_from_it(
+    redis: Redis, keys: RedisKeys
+) -> None:
+    limiter = limiter_on(redis, keys, 10, 0.05)
+    await limiter.acquire()
+    for attempt in range(5):
+        turn = Turn(f"comes-back-{attempt}", utcnow() + timedelta(seconds=30))
+        # The next instant is 102 ms away, beyond the longest wait: it is held for the turn.
+        with pytest.raises(RateLimited) as held:
+            await limiter.acquire(turn)
+        instant = time.monotonic() + held.value.retry_in + 0.025
+        # Back 12 ms after the instant, within the slack: granted at once.
+        await asyncio.sleep(instant + 0.012 - time.monotonic())
+        try:
+            grant = await limiter.acquire(turn)
+        except RateLimited:
+            continue  # woken past the slack on a busy machine: the instant was given up
+        await asyncio.sleep(0.01)
+        # 22 ms after the instant, though 10 ms after the grant: too late to write the request.
+        assert not grant.on_time()
+        return
+    pytest.fail("the turn never came back within the slack")
+
+
 async def test_calls_that_wait_for_a_connection_keep_the_rate_at_the_wire(
     redis: Redis, keys: RedisKeys
 ) -> None:
