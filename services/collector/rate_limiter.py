@@ -64,8 +64,10 @@ return {1, wait}
 # How late after its booked instant a call may still be written to the wire. A call later than
 # that (an event-loop stall, a wait for a pooled connection) books again instead of going, and
 # bookings are spaced by (1 + slack) / rate, so that calls written within the slack of their
-# bookings never exceed the rate in any sliding second.
-SEND_SLACK_SECONDS = 0.02
+# bookings never exceed the rate in any sliding second. 50 ms, not less: between the last check
+# and the write the process can still be descheduled, and on two cores shared with a test suite
+# 20 ms let 11 calls into a second for a limit of 10.
+SEND_SLACK_SECONDS = 0.05
 
 # How long the schedule is kept after its last booking; see RESERVE_SCRIPT for why.
 SCHEDULE_KEPT_MS = 3_600_000
