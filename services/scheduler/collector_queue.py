@@ -77,13 +77,11 @@ class CollectorQueue:
         self.metrics = metrics
         self._enqueue_script = redis.register_script(ENQUEUE_SCRIPT)
 
-    async def enqueue(
-        self, slots: Sequence[DueSlot], *, over_kept_results: bool = False
-    ) -> EnqueueResult:
-        """Enqueue one job per slot in one round trip; raise if Redis fails. With
-        `over_kept_results`, a slot whose job is gone is queued even if arq keeps a result for
-        it: the claim in MySQL says the slot is not done, whatever Redis remembers (arq keeps
-        a "job expired" failure for a job whose data a restarted Redis lost)."""
+    async def enqueue(self, slots: Sequence[DueSlot], *, refuse_kept: bool = True) -> EnqueueResult:
+        """Enqueue one job per slot in one round trip; raise if Redis fails. Without
+        `refuse_kept`, a slot whose job is gone is queued even if arq keeps a result for it:
+        the claim in MySQL says the slot is not done, whatever Redis remembers (arq keeps a
+        "job expired" failure for a job whose data a restarted Redis lost)."""
         queued = await self._enqueue(
             [
                 QueuedJob(
@@ -93,7 +91,7 @@ class CollectorQueue:
                 )
                 for slot in slots
             ],
-            refuse_kept=not over_kept_results,
+            refuse_kept=refuse_kept,
         )
         enqueued_at = time.time()
         for slot, was_queued in zip(slots, queued, strict=True):

@@ -75,7 +75,7 @@ class Dispatcher(QueueFiller):
             lapsed = await tasks.claim_lapsed(now=now, limit=self.batch_size)
             if not lapsed:
                 return BatchResult()
-            result = await self.queue.enqueue(lapsed, over_kept_results=True)
+            result = await self.queue.enqueue(lapsed, refuse_kept=False)
             await tasks.extend_claims(
                 [slot.task_id for slot in lapsed], until=now + self.claim_lease
             )
