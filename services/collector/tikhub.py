@@ -230,10 +230,15 @@ class TikHubClient:
         limiter = caller.key.limiter
         grant = await limiter.acquire(caller.turn)
         started = time.perf_counter()
+
+        async def confirm_grant() -> None:
+            # A stale grant books again here; that wait is the limiter's, not TikHub's latency.
+            nonlocal started
+            await limiter.confirm(grant)
+            started = time.perf_counter()
+
         try:
-            response = await caller.key.http.get(
-                endpoint, params, before_write=lambda: limiter.confirm(grant)
-            )
+            response = await caller.key.http.get(endpoint, params, before_write=confirm_grant)
         except httpx.TimeoutException as error:
             # TikHub may well have received it: a call all the same, never billed.
             await self._count(endpoint, caller, answered=False)
